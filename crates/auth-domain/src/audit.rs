@@ -1,0 +1,59 @@
+//! Audit events: what happened to which account, from where.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::ids::{SessionId, UserId};
+
+/// The events the audit log records; their names are part of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditEventKind {
+    UserRegistered,
+    EmailVerified,
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    TokenRefreshed,
+    RefreshTokenReuseDetected,
+    Logout,
+    LogoutAll,
+    SessionRevoked,
+    UserUpdated,
+    RoleGranted,
+    RoleRevoked,
+    SigningKeyRotated,
+}
+
+impl AuditEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRegistered => "user_registered",
+            Self::EmailVerified => "email_verified",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::LoginThrottled => "login_throttled",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::SessionRevoked => "session_revoked",
+            Self::UserUpdated => "user_updated",
+            Self::RoleGranted => "role_granted",
+            Self::RoleRevoked => "role_revoked",
+            Self::SigningKeyRotated => "signing_key_rotated",
+        }
+    }
+}
+
+/// An audit event about to be appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub kind: AuditEventKind,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Event-specific facts; never a secret.
+    pub detail: Value,
+    pub created_at: OffsetDateTime,
+}

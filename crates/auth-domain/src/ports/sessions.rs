@@ -1,0 +1,68 @@
+//! Port: sessions and their refresh-token families.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::InfrastructureError;
+use crate::ids::{SessionId, UserId};
+use crate::session::{RefreshTokenRecord, RevocationReason, Session};
+use crate::tokens::TokenHash;
+
+/// One refresh: the presented token is exchanged for its successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub session_id: SessionId,
+    pub parent: TokenHash,
+    pub successor: TokenHash,
+    pub now: OffsetDateTime,
+    /// The session's new idle limit.
+    pub idle_expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// This call rotated the token.
+    Rotated,
+    /// Another call rotated it first, at that instant.
+    AlreadyRotated { rotated_at: OffsetDateTime },
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session with its first refresh token, atomically.
+    async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError>;
+
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, InfrastructureError>;
+
+    /// The token with this hash, current or rotated away, with its session.
+    async fn find_by_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, RefreshTokenRecord)>, InfrastructureError>;
+
+    /// Marks `parent` rotated, stores `successor` as the current token and moves the session's
+    /// last use and idle limit, in one atomic step. MUST return
+    /// [`RotationOutcome::AlreadyRotated`] without changing anything when `parent` was rotated
+    /// before, so that of two concurrent rotations exactly one wins, on any number of replicas.
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, InfrastructureError>;
+
+    /// Revokes one session; returns whether it was live (not already revoked).
+    async fn revoke(&self, id: SessionId, reason: RevocationReason, at: OffsetDateTime)
+    -> Result<bool, InfrastructureError>;
+
+    /// Revokes every live session of a user; returns the sessions this call revoked.
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError>;
+
+    /// The user's sessions that are neither revoked nor expired at `now`, newest first.
+    async fn list_active_for_user(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError>;
+}

@@ -1,0 +1,271 @@
+//! The use cases, as methods of one [`AuthService`] that holds the ports and the policy.
+//!
+//! Each use case has its own request and error types in its own module; the HTTP layer maps each
+//! error enum to problem documents in one place.
+
+mod authenticate;
+mod login;
+mod profile;
+mod refresh;
+mod registration;
+mod sessions;
+#[cfg(test)]
+mod test_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub use authenticate::AuthenticateError;
+pub use login::{LoginError, LoginRequest};
+pub use profile::{GrantRoleError, ProfileError, UpdateProfileRequest};
+pub use refresh::RefreshError;
+pub use registration::{RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
+pub use sessions::{RevokeSessionError, SessionError, SessionView};
+
+use crate::audit::{AuditEventKind, NewAuditEvent};
+use crate::error::InfrastructureError;
+use crate::ids::{SessionId, UserId};
+use crate::password::PasswordPolicy;
+use crate::ports::{
+    AccessTokenCodec, AuditLog, Clock, IdGenerator, Mailer, OneTimeTokenRepository, PasswordHasher, RandomSource,
+    RateLimiter, RevocationStore, SessionRepository, UserRepository,
+};
+use crate::rate_limit::{RateLimit, RateLimitExceeded};
+use crate::session::Session;
+use crate::tokens::{AccessClaims, RefreshSecret, RefreshToken, TokenPair};
+use crate::user::User;
+
+/// Every port a use case may need, built once at start-up.
+#[derive(Clone)]
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub one_time_tokens: Arc<dyn OneTimeTokenRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub mailer: Arc<dyn Mailer>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn AccessTokenCodec>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub random: Arc<dyn RandomSource>,
+}
+
+impl std::fmt::Debug for AuthPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthPorts")
+    }
+}
+
+/// Limits per abuse vector; `None` switches one off.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Failed logins per normalised email, known or not; a success resets it.
+    pub login_failures_per_email: Option<RateLimit>,
+    pub login_per_ip: Option<RateLimit>,
+    /// Register, resend and forgot-password together, per client IP.
+    pub registration_per_ip: Option<RateLimit>,
+    /// Mails caused by register, resend and forgot-password together, per target address.
+    pub mail_per_email: Option<RateLimit>,
+    pub refresh_per_session: Option<RateLimit>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login_failures_per_email: Some(RateLimit::new(10, Duration::from_secs(15 * 60))),
+            login_per_ip: Some(RateLimit::new(60, Duration::from_secs(60))),
+            registration_per_ip: Some(RateLimit::new(10, Duration::from_secs(3600))),
+            mail_per_email: Some(RateLimit::new(3, Duration::from_secs(3600))),
+            refresh_per_session: Some(RateLimit::new(60, Duration::from_secs(60))),
+        }
+    }
+}
+
+/// The plain values the use cases are configured with.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: time::Duration,
+    pub session_ttl: time::Duration,
+    pub session_idle_ttl: time::Duration,
+    pub refresh_grace: time::Duration,
+    pub verify_email_ttl: time::Duration,
+    pub require_email_verification: bool,
+    pub password: PasswordPolicy,
+    pub rate_limits: RateLimits,
+    pub refresh_secret: RefreshSecret,
+}
+
+impl AuthPolicy {
+    /// The contract's defaults, for a given issuer and refresh secret.
+    pub fn with_defaults(issuer: impl Into<String>, refresh_secret: RefreshSecret) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: "authd".to_owned(),
+            access_ttl: time::Duration::minutes(15),
+            session_ttl: time::Duration::days(30),
+            session_idle_ttl: time::Duration::days(7),
+            refresh_grace: time::Duration::seconds(10),
+            verify_email_ttl: time::Duration::hours(24),
+            require_email_verification: true,
+            password: PasswordPolicy::default(),
+            rate_limits: RateLimits::default(),
+            refresh_secret,
+        }
+    }
+}
+
+/// Where a request came from, for rate limits, sessions and the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The caller of a request that presented a valid, unrevoked access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub roles: Vec<String>,
+    pub claims: AccessClaims,
+}
+
+/// The authentication use cases.
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    ports: AuthPorts,
+    policy: AuthPolicy,
+}
+
+impl AuthService {
+    pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
+        Self { ports, policy }
+    }
+
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.ports.clock.now()
+    }
+
+    fn new_refresh_token(&self) -> RefreshToken {
+        RefreshToken::from_random_bytes(self.ports.random.token_bytes())
+    }
+
+    /// Counts one event against an optional limit.
+    async fn enforce(&self, limit: Option<RateLimit>, key: &str) -> Result<(), LimitError> {
+        let Some(limit) = limit else { return Ok(()) };
+        let decision = self.ports.rate_limiter.hit(key, limit).await?;
+        match decision.exceeded() {
+            Some(exceeded) => Err(LimitError::Exceeded(exceeded)),
+            None => Ok(()),
+        }
+    }
+
+    async fn audit(
+        &self,
+        kind: AuditEventKind,
+        user_id: Option<UserId>,
+        session_id: Option<SessionId>,
+        context: &RequestContext,
+        detail: Value,
+    ) -> Result<(), InfrastructureError> {
+        self.ports
+            .audit
+            .append(NewAuditEvent {
+                kind,
+                user_id,
+                session_id,
+                ip: context.ip.clone(),
+                user_agent: context.user_agent.clone(),
+                detail,
+                created_at: self.now(),
+            })
+            .await
+    }
+
+    /// Signs an access token for `user` in `session` and pairs it with `refresh_token`.
+    fn issue_token_pair(
+        &self,
+        user: User,
+        session: &Session,
+        refresh_token: RefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<TokenPair, InfrastructureError> {
+        let expires_at = now + self.policy.access_ttl;
+        let claims = AccessClaims {
+            iss: self.policy.issuer.clone(),
+            sub: user.id,
+            aud: self.policy.audience.clone(),
+            exp: expires_at.unix_timestamp(),
+            iat: now.unix_timestamp(),
+            nbf: now.unix_timestamp(),
+            jti: self.ports.ids.new_id().to_string(),
+            sid: session.id,
+            roles: user.role_names(),
+            amr: vec!["pwd".to_owned()],
+            email_verified: user.email_verified,
+        };
+        let access_token = self.ports.tokens.sign(&claims)?;
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.policy.access_ttl.whole_seconds(),
+            refresh_token,
+            refresh_expires_in: (session.ends_at() - now).whole_seconds().max(0),
+            session_id: session.id,
+            user,
+        })
+    }
+
+    /// Makes every access token of `session_id` fail at once, on every replica.
+    async fn revoke_access_tokens(&self, session_id: SessionId, now: OffsetDateTime) -> Result<(), InfrastructureError> {
+        // A token signed just now lives for the access TTL; the mark must outlive it, and the
+        // verifier's clock-skew allowance, so a little margin is added.
+        let until = now + self.policy.access_ttl + time::Duration::minutes(1);
+        self.ports.revocations.revoke_session(session_id, until).await
+    }
+}
+
+/// A rate-limit check that refused, or could not be made.
+#[derive(Debug, thiserror::Error)]
+enum LimitError {
+    #[error(transparent)]
+    Exceeded(RateLimitExceeded),
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+/// Rate-limit keys, in one place so that two use cases sharing a limit share its key.
+mod limit_keys {
+    use crate::email::Email;
+    use crate::ids::SessionId;
+
+    pub fn login_failures(email: &str) -> String {
+        format!("login-fail:email:{email}")
+    }
+
+    pub fn login_ip(ip: &str) -> String {
+        format!("login:ip:{ip}")
+    }
+
+    pub fn registration_ip(ip: &str) -> String {
+        format!("register:ip:{ip}")
+    }
+
+    pub fn mail_to(email: &Email) -> String {
+        format!("mail:email:{email}")
+    }
+
+    pub fn refresh_session(session_id: SessionId) -> String {
+        format!("refresh:session:{session_id}")
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the authenticate use cases, with every port mocked.

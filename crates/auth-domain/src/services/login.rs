@@ -1,0 +1,161 @@
+//! Use case: log in with email and password, opening a session.
+
+use serde_json::json;
+
+use super::{AuthService, LimitError, RequestContext, limit_keys};
+use crate::audit::AuditEventKind;
+use crate::email::Email;
+use crate::error::InfrastructureError;
+use crate::ids::SessionId;
+use crate::password::Password;
+use crate::ports::{HashError, PasswordCheck, UserRepositoryError};
+use crate::rate_limit::RateLimitExceeded;
+use crate::session::{RefreshTokenRecord, Session};
+use crate::tokens::TokenPair;
+
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown email and wrong password alike.
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
+    #[error("too many password hashes are in progress")]
+    Overloaded,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+impl From<LimitError> for LoginError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Exceeded(exceeded) => Self::RateLimited(exceeded),
+            LimitError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+impl From<HashError> for LoginError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self::Overloaded,
+            HashError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+impl AuthService {
+    /// Checks the credentials and opens a session.
+    ///
+    /// An unknown email costs the same password verification as a wrong password and gets the
+    /// same error. Whether the account is verified or disabled is told only to a caller who
+    /// proved the password.
+    ///
+    /// # Errors
+    /// See [`LoginError`]; failed attempts count per email (known or not) and all attempts per IP.
+    pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<TokenPair, LoginError> {
+        if let Some(ip) = &context.ip {
+            self.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
+        }
+        let password = Password::new(&request.password);
+        let email = Email::parse(&request.email).ok();
+        // A malformed address is refused like an unknown one; its failures are counted under the
+        // trimmed, lower-cased text so that it cannot be varied to dodge the limit.
+        let failure_key = limit_keys::login_failures(
+            &email.as_ref().map_or_else(|| request.email.trim().to_lowercase(), |email| email.as_str().to_owned()),
+        );
+
+        if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
+            let decision = self.ports.rate_limiter.peek(&failure_key, limit).await?;
+            if let Some(exceeded) = decision.exceeded() {
+                self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
+                return Err(LoginError::RateLimited(exceeded));
+            }
+        }
+
+        let user = match &email {
+            Some(email) => self.ports.users.find_by_email(email).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            self.ports.hasher.verify_dummy(&password).await?;
+            self.record_login_failure(&failure_key, None, context).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let needs_rehash = match self.ports.hasher.verify(&password, &user.password_hash).await? {
+            PasswordCheck::Match { needs_rehash } => needs_rehash,
+            PasswordCheck::Mismatch => {
+                self.record_login_failure(&failure_key, Some(&user), context).await?;
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        if self.policy.rate_limits.login_failures_per_email.is_some() {
+            self.ports.rate_limiter.reset(&failure_key).await?;
+        }
+        if user.disabled {
+            return Err(LoginError::AccountDisabled);
+        }
+        if self.policy.require_email_verification && !user.email_verified {
+            return Err(LoginError::EmailNotVerified);
+        }
+
+        let now = self.now();
+        let mut user = user;
+        if needs_rehash {
+            let new_hash = self.ports.hasher.hash(&password).await?;
+            match self.ports.users.update_password_hash(user.id, &new_hash, now).await {
+                Ok(()) => user.password_hash = new_hash,
+                Err(UserRepositoryError::NotFound) => return Err(LoginError::InvalidCredentials),
+                Err(UserRepositoryError::EmailTaken) => {
+                    return Err(InfrastructureError::unexpected("re-hashing a password reported its email taken").into());
+                }
+                Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
+            }
+        }
+
+        let session = Session {
+            id: SessionId::from_uuid(self.ports.ids.new_id()),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.policy.session_ttl,
+            idle_expires_at: now + self.policy.session_idle_ttl,
+            revoked_at: None,
+            ip: context.ip.clone(),
+            user_agent: context.user_agent.clone(),
+        };
+        let refresh_token = self.new_refresh_token();
+        let record =
+            RefreshTokenRecord { hash: refresh_token.hash(), session_id: session.id, issued_at: now, rotated_at: None };
+        self.ports.sessions.create(&session, &record).await?;
+        self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, json!({})).await?;
+        Ok(self.issue_token_pair(user, &session, refresh_token, now)?)
+    }
+
+    async fn record_login_failure(
+        &self,
+        failure_key: &str,
+        user: Option<&crate::user::User>,
+        context: &RequestContext,
+    ) -> Result<(), InfrastructureError> {
+        if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
+            self.ports.rate_limiter.hit(failure_key, limit).await?;
+        }
+        let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
+        self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

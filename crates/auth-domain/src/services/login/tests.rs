@@ -1,0 +1,1 @@
+//! Unit tests of the login use cases, with every port mocked.

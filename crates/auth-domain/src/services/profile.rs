@@ -1,0 +1,130 @@
+//! Use cases: read and update one's own account; grant and revoke roles (operators).
+
+use serde_json::json;
+
+use super::{AuthService, Principal, RequestContext};
+use crate::audit::AuditEventKind;
+use crate::email::Email;
+use crate::error::InfrastructureError;
+use crate::ports::UserRepositoryError;
+use crate::user::{DisplayName, InvalidRole, Role, User};
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The token is valid but its user is gone.
+    #[error("the account no longer exists")]
+    UserGone,
+    #[error("the update is invalid")]
+    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantRoleError {
+    #[error("no account has this email")]
+    UnknownUser,
+    #[error(transparent)]
+    InvalidRole(#[from] InvalidRole),
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+/// A change to one's own account. `display_name: Some(None)` clears the name.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProfileRequest {
+    pub display_name: Option<Option<String>>,
+}
+
+fn from_repository<E: From<InfrastructureError>>(error: UserRepositoryError, not_found: E) -> E {
+    match error {
+        UserRepositoryError::NotFound => not_found,
+        UserRepositoryError::EmailTaken => {
+            E::from(InfrastructureError::unexpected("an update that keeps the email reported it taken"))
+        }
+        UserRepositoryError::Infrastructure(error) => E::from(error),
+    }
+}
+
+impl AuthService {
+    /// The caller's account as stored now, not as the token remembers it.
+    ///
+    /// # Errors
+    /// [`ProfileError::UserGone`] when the account was deleted.
+    pub async fn current_user(&self, principal: &Principal) -> Result<User, ProfileError> {
+        self.ports.users.find_by_id(principal.user_id).await?.ok_or(ProfileError::UserGone)
+    }
+
+    /// # Errors
+    /// [`ProfileError::Validation`] for an invalid display name.
+    pub async fn update_current_user(
+        &self,
+        principal: &Principal,
+        request: UpdateProfileRequest,
+        context: &RequestContext,
+    ) -> Result<User, ProfileError> {
+        if let Some(display_name) = request.display_name {
+            let display_name = display_name
+                .as_deref()
+                .map(DisplayName::parse)
+                .transpose()
+                .map_err(|error| ProfileError::Validation(vec![error]))?;
+            self.ports
+                .users
+                .update_display_name(principal.user_id, display_name, self.now())
+                .await
+                .map_err(|error| from_repository(error, ProfileError::UserGone))?;
+            self.audit(
+                AuditEventKind::UserUpdated,
+                Some(principal.user_id),
+                Some(principal.session_id),
+                context,
+                json!({ "fields": ["display_name"] }),
+            )
+            .await?;
+        }
+        self.current_user(principal).await
+    }
+
+    /// Adds a role to the account of `email` (idempotent). Takes effect in the next access token.
+    ///
+    /// # Errors
+    /// [`GrantRoleError::UnknownUser`] when no account has this email.
+    pub async fn grant_role(&self, email: &str, role: &str) -> Result<User, GrantRoleError> {
+        self.change_roles(email, role, true).await
+    }
+
+    /// Removes a role from the account of `email` (idempotent).
+    ///
+    /// # Errors
+    /// [`GrantRoleError::UnknownUser`] when no account has this email.
+    pub async fn revoke_role(&self, email: &str, role: &str) -> Result<User, GrantRoleError> {
+        self.change_roles(email, role, false).await
+    }
+
+    async fn change_roles(&self, email: &str, role: &str, grant: bool) -> Result<User, GrantRoleError> {
+        let role = Role::parse(role)?;
+        let email = Email::parse(email).map_err(|_| GrantRoleError::UnknownUser)?;
+        let user = self.ports.users.find_by_email(&email).await?.ok_or(GrantRoleError::UnknownUser)?;
+        let mut roles = user.roles.clone();
+        roles.retain(|existing| existing != &role);
+        if grant {
+            roles.push(role.clone());
+            roles.sort();
+        }
+        if roles != user.roles {
+            self.ports
+                .users
+                .set_roles(user.id, &roles, self.now())
+                .await
+                .map_err(|error| from_repository(error, GrantRoleError::UnknownUser))?;
+            let kind = if grant { AuditEventKind::RoleGranted } else { AuditEventKind::RoleRevoked };
+            self.audit(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() })).await?;
+        }
+        self.ports.users.find_by_id(user.id).await?.ok_or(GrantRoleError::UnknownUser)
+    }
+}
+
+#[cfg(test)]
+mod tests;

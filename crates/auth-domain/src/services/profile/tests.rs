@@ -1,0 +1,1 @@
+//! Unit tests of the profile use cases, with every port mocked.

@@ -1,0 +1,1 @@
+//! Unit tests of the refresh use cases, with every port mocked.

@@ -1,0 +1,233 @@
+//! Use cases: register, verify an email address, resend the verification mail.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{AuthService, LimitError, RequestContext, limit_keys};
+use crate::audit::AuditEventKind;
+use crate::email::Email;
+use crate::error::InfrastructureError;
+use crate::ids::UserId;
+use crate::mail::Mail;
+use crate::password::Password;
+use crate::ports::{HashError, OneTimeTokenRecord, TokenPurpose, UserRepositoryError};
+use crate::rate_limit::RateLimitExceeded;
+use crate::tokens::OneTimeToken;
+use crate::user::{DisplayName, User};
+use crate::validation::FieldError;
+
+#[derive(Debug, Clone)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the registration is invalid")]
+    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
+    #[error("too many password hashes are in progress")]
+    Overloaded,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyEmailError {
+    /// Unknown, already used, expired, or of another purpose: the client cannot tell which.
+    #[error("the verification token is invalid")]
+    InvalidToken,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResendVerificationError {
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+impl From<LimitError> for RegisterError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Exceeded(exceeded) => Self::RateLimited(exceeded),
+            LimitError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+impl From<LimitError> for ResendVerificationError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Exceeded(exceeded) => Self::RateLimited(exceeded),
+            LimitError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+impl From<HashError> for RegisterError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self::Overloaded,
+            HashError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+impl AuthService {
+    /// Registers an account and mails a verification link.
+    ///
+    /// A known address gets an "already registered" mail instead, and the caller sees exactly
+    /// the same outcome, having waited for the same password hash: registering reveals nothing
+    /// about which addresses have accounts.
+    ///
+    /// # Errors
+    /// [`RegisterError::Validation`] lists every invalid field; rate limits apply per client IP
+    /// and per target address.
+    pub async fn register(&self, request: RegisterRequest, context: &RequestContext) -> Result<(), RegisterError> {
+        if let Some(ip) = &context.ip {
+            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+        }
+
+        let mut errors = Vec::new();
+        let email = Email::parse(&request.email)
+            .map_err(|error| errors.push(FieldError::new("email", error.code(), error.to_string())))
+            .ok();
+        let display_name = match request.display_name.as_deref() {
+            None => None,
+            Some(raw) => DisplayName::parse(raw).map_err(|error| errors.push(error)).ok(),
+        };
+        let password = Password::new(&request.password);
+        let mut user_inputs: Vec<&str> = Vec::new();
+        if let Some(email) = &email {
+            user_inputs.push(email.as_str());
+            user_inputs.extend(email.as_str().split(['@', '.', '_', '-', '+']).filter(|part| part.len() > 2));
+        }
+        if let Some(name) = &display_name {
+            user_inputs.push(name.as_str());
+            user_inputs.extend(name.as_str().split_whitespace());
+        }
+        if let Err(error) = self.policy.password.check("password", &password, &user_inputs) {
+            errors.push(error);
+        }
+        let Some(email) = email.filter(|_| errors.is_empty()) else {
+            return Err(RegisterError::Validation(errors));
+        };
+
+        self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
+
+        // Hash before looking the address up, so both outcomes cost the same time.
+        let password_hash = self.ports.hasher.hash(&password).await?;
+        if self.ports.users.find_by_email(&email).await?.is_some() {
+            self.ports.mailer.send(Mail::AlreadyRegistered { to: email }).await?;
+            return Ok(());
+        }
+
+        let now = self.now();
+        let user = User {
+            id: UserId::from_uuid(self.ports.ids.new_id()),
+            email: email.clone(),
+            email_verified: false,
+            display_name,
+            roles: Vec::new(),
+            mfa_enabled: false,
+            disabled: false,
+            password_hash,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.ports.users.insert(&user).await {
+            Ok(()) => {}
+            // A concurrent registration of the same address won: answer as for a known address.
+            Err(UserRepositoryError::EmailTaken) => {
+                self.ports.mailer.send(Mail::AlreadyRegistered { to: email }).await?;
+                return Ok(());
+            }
+            Err(UserRepositoryError::NotFound) => {
+                return Err(InfrastructureError::unexpected("inserting a user reported it missing").into());
+            }
+            Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
+        }
+        self.audit(AuditEventKind::UserRegistered, Some(user.id), None, context, json!({})).await?;
+        self.send_verification(&user, now).await?;
+        Ok(())
+    }
+
+    /// Marks the address of the token's user verified; the token is used up.
+    ///
+    /// # Errors
+    /// [`VerifyEmailError::InvalidToken`] for any token that is not live.
+    pub async fn verify_email(&self, token: &str, context: &RequestContext) -> Result<User, VerifyEmailError> {
+        let token = OneTimeToken::parse(token).ok_or(VerifyEmailError::InvalidToken)?;
+        let now = self.now();
+        let user_id = self
+            .ports
+            .one_time_tokens
+            .consume(&token.hash(), TokenPurpose::VerifyEmail, now)
+            .await?
+            .ok_or(VerifyEmailError::InvalidToken)?;
+        match self.ports.users.mark_email_verified(user_id, now).await {
+            Ok(()) => {}
+            Err(UserRepositoryError::NotFound) => return Err(VerifyEmailError::InvalidToken),
+            Err(UserRepositoryError::EmailTaken) => {
+                return Err(InfrastructureError::unexpected("verifying an email reported it taken").into());
+            }
+            Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
+        }
+        self.audit(AuditEventKind::EmailVerified, Some(user_id), None, context, json!({})).await?;
+        self.ports.users.find_by_id(user_id).await?.ok_or(VerifyEmailError::InvalidToken)
+    }
+
+    /// Mails a new verification link to an unverified account, voiding the previous link. The
+    /// caller learns nothing of whether the address has an account, or is verified already.
+    ///
+    /// # Errors
+    /// [`ResendVerificationError::Validation`] for a malformed address; rate limits as for
+    /// registration.
+    pub async fn resend_verification(
+        &self,
+        email: &str,
+        context: &RequestContext,
+    ) -> Result<(), ResendVerificationError> {
+        if let Some(ip) = &context.ip {
+            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+        }
+        let email = Email::parse(email).map_err(|error| {
+            ResendVerificationError::Validation(vec![FieldError::new("email", error.code(), error.to_string())])
+        })?;
+        self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
+        let Some(user) = self.ports.users.find_by_email(&email).await? else { return Ok(()) };
+        if user.email_verified {
+            return Ok(());
+        }
+        self.send_verification(&user, self.now()).await?;
+        Ok(())
+    }
+
+    /// Voids the user's earlier verification tokens, stores a new one and mails it.
+    async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), InfrastructureError> {
+        let token = OneTimeToken::from_random_bytes(self.ports.random.token_bytes());
+        self.ports.one_time_tokens.delete_for_user(user.id, TokenPurpose::VerifyEmail).await?;
+        self.ports
+            .one_time_tokens
+            .insert(OneTimeTokenRecord {
+                hash: token.hash(),
+                user_id: user.id,
+                purpose: TokenPurpose::VerifyEmail,
+                created_at: now,
+                expires_at: now + self.policy.verify_email_ttl,
+            })
+            .await?;
+        self.ports.mailer.send(Mail::VerifyEmail { to: user.email.clone(), token }).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

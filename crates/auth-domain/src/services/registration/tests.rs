@@ -1,0 +1,1 @@
+//! Unit tests of the registration use cases, with every port mocked.
