@@ -1,1 +1,339 @@
 //! Unit tests of the login use cases, with every port mocked.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::password::PasswordHash;
+use crate::services::test_support::{
+    CLIENT_IP, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed, refusal, refused,
+    request_context, verified_user,
+};
+use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
+use crate::user::User;
+
+const PASSWORD: &str = "the password of ada";
+const IP_KEY: &str = "login:ip:203.0.113.7";
+const FAILURE_KEY: &str = "login-fail:email:ada@example.com";
+
+fn credentials(password: &str) -> LoginRequest {
+    LoginRequest { email: " Ada@Example.com".to_owned(), password: password.to_owned() }
+}
+
+/// Lets the attempt through the per-IP limit and the failed-attempts limit of its email.
+fn expect_limits_allow(mocks: &mut PortMocks, failure_key: &'static str) {
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .withf(move |key, _| key == failure_key)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+}
+
+fn expect_failure_counted(mocks: &mut PortMocks, failure_key: &'static str) {
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(move |key, _| key == failure_key)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_reset().never();
+}
+
+fn expect_user_found(mocks: &mut PortMocks, user: User) {
+    mocks
+        .users
+        .expect_find_by_email()
+        .withf(|email| email.as_str() == "ada@example.com")
+        .times(1)
+        .returning(move |_| Ok(Some(user.clone())));
+}
+
+fn expect_password_checked(mocks: &mut PortMocks, outcome: PasswordCheck) {
+    let stored_hash = verified_user().password_hash;
+    mocks
+        .hasher
+        .expect_verify()
+        .withf(move |password, hash| password.expose() == PASSWORD && *hash == stored_hash)
+        .times(1)
+        .returning(move |_, _| Ok(outcome));
+}
+
+fn expect_no_session(mocks: &mut PortMocks) {
+    mocks.sessions.expect_create().never();
+    mocks.tokens.expect_sign().never();
+}
+
+#[tokio::test]
+async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
+    let mut mocks = PortMocks::new();
+    let user = verified_user();
+    let user_id = user.id;
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    mocks.rate_limiter.expect_reset().withf(|key| key == FAILURE_KEY).times(1).returning(|_| Ok(()));
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    expect_user_found(&mut mocks, user);
+    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_update_password_hash().never();
+    let created = Arc::new(Mutex::new(None::<Session>));
+    let created_by_mock = Arc::clone(&created);
+    let first_refresh_token = RefreshToken::from_random_bytes(RANDOM_BYTES);
+    let first_hash = first_refresh_token.hash();
+    mocks
+        .sessions
+        .expect_create()
+        .withf(move |session, record| {
+            record.session_id == session.id
+                && record.hash == first_hash
+                && record.issued_at == NOW
+                && record.rotated_at.is_none()
+        })
+        .times(1)
+        .returning(move |session, _| {
+            *created_by_mock.lock().expect("no test thread panicked") = Some(session.clone());
+            Ok(())
+        });
+    let signed = Arc::new(Mutex::new(None::<AccessClaims>));
+    let signed_by_mock = Arc::clone(&signed);
+    mocks.tokens.expect_sign().times(1).returning(move |claims| {
+        *signed_by_mock.lock().expect("no test thread panicked") = Some(claims.clone());
+        Ok(AccessToken::new(SIGNED_ACCESS_TOKEN.to_owned()))
+    });
+    mocks
+        .audit
+        .expect_append()
+        .withf(move |event| {
+            event.kind == AuditEventKind::LoginSucceeded
+                && event.user_id == Some(user_id)
+                && event.session_id.is_some()
+                && event.ip.as_deref() == Some(CLIENT_IP)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let pair = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+    let session = created.lock().expect("no test thread panicked").clone().expect("a session was created");
+    assert_eq!(session.id, pair.session_id);
+    assert_eq!(session.user_id, user_id);
+    assert_eq!((session.created_at, session.last_used_at), (NOW, NOW));
+    assert_eq!(session.expires_at, NOW + time::Duration::days(30));
+    assert_eq!(session.idle_expires_at, NOW + time::Duration::days(7));
+    assert_eq!(session.revoked_at, None);
+    assert_eq!(session.ip, request_context().ip);
+    assert_eq!(session.user_agent, request_context().user_agent);
+
+    let claims = signed.lock().expect("no test thread panicked").clone().expect("claims were signed");
+    assert_eq!(claims.sub, user_id);
+    assert_eq!(claims.sid, pair.session_id);
+    assert_eq!(claims.roles, ["reader"]);
+    assert_eq!(claims.iss, ISSUER);
+    assert_eq!(claims.aud, "authd");
+    assert_eq!(claims.exp, (NOW + time::Duration::minutes(15)).unix_timestamp());
+    assert_eq!((claims.iat, claims.nbf), (NOW.unix_timestamp(), NOW.unix_timestamp()));
+    assert_eq!(claims.amr, ["pwd"]);
+    assert!(claims.email_verified);
+
+    assert_eq!(pair.access_token.expose(), SIGNED_ACCESS_TOKEN);
+    assert_eq!(pair.expires_in, 15 * 60);
+    assert_eq!(pair.refresh_token.expose(), first_refresh_token.expose());
+    assert_eq!(pair.refresh_expires_in, 7 * 24 * 3600, "the idle limit ends the session first");
+    assert_eq!(pair.user.id, user_id);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_as_invalid_credentials_and_counted_against_the_email() {
+    let mut mocks = PortMocks::new();
+    let user_id = verified_user().id;
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    expect_failure_counted(&mut mocks, FAILURE_KEY);
+    expect_user_found(&mut mocks, verified_user());
+    expect_password_checked(&mut mocks, PasswordCheck::Mismatch);
+    expect_no_session(&mut mocks);
+    mocks
+        .audit
+        .expect_append()
+        .withf(move |event| {
+            event.kind == AuditEventKind::LoginFailed
+                && event.user_id == Some(user_id)
+                && event.detail == json!({ "reason": "wrong_password" })
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_a_dummy_verification_and_is_refused_like_a_wrong_password() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    expect_failure_counted(&mut mocks, FAILURE_KEY);
+    mocks.users.expect_find_by_email().times(1).returning(|_| Ok(None));
+    mocks.hasher.expect_verify().never();
+    mocks.hasher.expect_verify_dummy().withf(|password| password.expose() == PASSWORD).times(1).returning(|_| Ok(()));
+    expect_no_session(&mut mocks);
+    mocks
+        .audit
+        .expect_append()
+        .withf(|event| {
+            event.kind == AuditEventKind::LoginFailed
+                && event.user_id.is_none()
+                && event.detail == json!({ "reason": "unknown_email" })
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_email_is_refused_like_an_unknown_one_and_counted_under_its_normalised_text() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, "login-fail:email:not an address");
+    expect_failure_counted(&mut mocks, "login-fail:email:not an address");
+    mocks.users.expect_find_by_email().never();
+    mocks.hasher.expect_verify_dummy().times(1).returning(|_| Ok(()));
+    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
+    expect_no_session(&mut mocks);
+
+    let request = LoginRequest { email: "  Not An Address ".to_owned(), password: PASSWORD.to_owned() };
+    let error = mocks.into_service().login(request, &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
+}
+
+#[tokio::test]
+async fn an_unverified_account_is_told_so_only_after_a_correct_password() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    mocks.rate_limiter.expect_reset().returning(|_| Ok(()));
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    expect_user_found(&mut mocks, User { email_verified: false, ..verified_user() });
+    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::EmailNotVerified), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_told_so_only_after_a_correct_password() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    mocks.rate_limiter.expect_reset().returning(|_| Ok(()));
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    expect_user_found(&mut mocks, User { disabled: true, ..verified_user() });
+    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::AccountDisabled), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_for_an_unverified_or_disabled_account_reveals_nothing_about_it() {
+    for user in [User { email_verified: false, ..verified_user() }, User { disabled: true, ..verified_user() }] {
+        let mut mocks = PortMocks::new();
+        expect_limits_allow(&mut mocks, FAILURE_KEY);
+        expect_failure_counted(&mut mocks, FAILURE_KEY);
+        expect_user_found(&mut mocks, user);
+        expect_password_checked(&mut mocks, PasswordCheck::Mismatch);
+        mocks.expect_audit(AuditEventKind::LoginFailed, 1);
+        expect_no_session(&mut mocks);
+
+        let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+        assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_email_is_refused_and_audited_without_checking_the_password() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_peek().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(refused()));
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    mocks.users.expect_find_by_email().never();
+    mocks.hasher.expect_verify().never();
+    mocks.hasher.expect_verify_dummy().never();
+    mocks
+        .audit
+        .expect_append()
+        .withf(|event| event.kind == AuditEventKind::LoginThrottled && event.ip.as_deref() == Some(CLIENT_IP))
+        .times(1)
+        .returning(|_| Ok(()));
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
+}
+
+#[tokio::test]
+async fn logins_beyond_the_ip_limit_are_rate_limited_before_anything_else() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, _| Ok(refused()));
+    mocks.rate_limiter.expect_peek().never();
+    mocks.users.expect_find_by_email().never();
+    mocks.hasher.expect_verify().never();
+    mocks.hasher.expect_verify_dummy().never();
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_password_hashed_with_old_parameters_is_rehashed_on_login() {
+    let mut mocks = PortMocks::new();
+    let user_id = verified_user().id;
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=47104,t=1,p=1$c2FsdA$rehashed");
+    mocks.allow_every_rate_limit();
+    expect_user_found(&mut mocks, verified_user());
+    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: true });
+    let rehashed = new_hash.clone();
+    mocks
+        .hasher
+        .expect_hash()
+        .withf(|password| password.expose() == PASSWORD)
+        .times(1)
+        .returning(move |_| Ok(rehashed.clone()));
+    let expected_hash = new_hash.clone();
+    mocks
+        .users
+        .expect_update_password_hash()
+        .withf(move |id, hash, at| *id == user_id && *hash == expected_hash && *at == NOW)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    mocks.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+    mocks.accept_signing();
+    mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
+
+    let pair = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+    assert_eq!(pair.user.password_hash, new_hash);
+}
+
+#[tokio::test]
+async fn an_overloaded_hasher_during_login_answers_overloaded_without_counting_a_failure() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    expect_user_found(&mut mocks, verified_user());
+    mocks.hasher.expect_verify().times(1).returning(|_, _| Err(HashError::Overloaded));
+    mocks.audit.expect_append().never();
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::Overloaded), "got {error:?}");
+}

@@ -1,1 +1,420 @@
 //! Unit tests of the registration use cases, with every port mocked.
+
+use mockall::Sequence;
+
+use super::*;
+use crate::services::test_support::{
+    CLIENT_IP, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, generated_id, refusal, refused,
+    request_context, verified_user,
+};
+use crate::password::PasswordHash;
+use crate::user::DisplayName;
+
+fn registration(email: &str, password: &str, display_name: Option<&str>) -> RegisterRequest {
+    RegisterRequest {
+        email: email.to_owned(),
+        password: password.to_owned(),
+        display_name: display_name.map(str::to_owned),
+    }
+}
+
+fn unverified_user() -> User {
+    User { email_verified: false, ..verified_user() }
+}
+
+/// Lets exactly one event under `key` through the rate limiter.
+fn expect_one_allowed_hit(mocks: &mut PortMocks, key: &'static str) {
+    mocks.rate_limiter.expect_hit().withf(move |hit_key, _| hit_key == key).times(1).returning(|_, limit| Ok(allowed(limit)));
+}
+
+fn is_already_registered_mail_to_ada(mail: &Mail) -> bool {
+    matches!(mail, Mail::AlreadyRegistered { to } if to.as_str() == "ada@example.com")
+}
+
+#[tokio::test]
+async fn a_valid_registration_stores_an_unverified_user_and_mails_a_verification_link() {
+    let mut mocks = PortMocks::new();
+    let new_user_id = UserId::from_uuid(generated_id(0));
+    let verification_token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
+    mocks
+        .hasher
+        .expect_hash()
+        .withf(|password| password.expose() == STRONG_PASSWORD)
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("$argon2id$fresh")));
+    mocks
+        .users
+        .expect_find_by_email()
+        .withf(|email| email.as_str() == "ada@example.com")
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_insert()
+        .withf(move |user| {
+            user.id == new_user_id
+                && user.email.as_str() == "ada@example.com"
+                && !user.email_verified
+                && user.display_name.as_ref().map(DisplayName::as_str) == Some("Ada Lovelace")
+                && user.roles.is_empty()
+                && !user.disabled
+                && user.password_hash == PasswordHash::new("$argon2id$fresh")
+                && user.created_at == NOW
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .one_time_tokens
+        .expect_delete_for_user()
+        .withf(move |user_id, purpose| *user_id == new_user_id && *purpose == TokenPurpose::VerifyEmail)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let stored_hash = verification_token.hash();
+    mocks
+        .one_time_tokens
+        .expect_insert()
+        .withf(move |record| {
+            record.hash == stored_hash
+                && record.user_id == new_user_id
+                && record.purpose == TokenPurpose::VerifyEmail
+                && record.created_at == NOW
+                && record.expires_at == NOW + time::Duration::hours(24)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let mailed_token = verification_token.expose().to_owned();
+    mocks
+        .mailer
+        .expect_send()
+        .withf(move |mail| {
+            matches!(mail, Mail::VerifyEmail { to, token }
+                if to.as_str() == "ada@example.com" && token.expose() == mailed_token)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .audit
+        .expect_append()
+        .withf(move |event| {
+            event.kind == AuditEventKind::UserRegistered
+                && event.user_id == Some(new_user_id)
+                && event.ip.as_deref() == Some(CLIENT_IP)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+
+    mocks
+        .into_service()
+        .register(registration("  Ada@Example.COM ", STRONG_PASSWORD, Some(" Ada Lovelace ")), &request_context())
+        .await
+        .expect("a valid registration succeeds");
+}
+
+#[tokio::test]
+async fn an_invalid_email_and_a_short_password_are_listed_together_and_nothing_is_stored() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_find_by_email().never();
+    mocks.users.expect_insert().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ada-at-example.com", "hunter2", None), &request_context())
+        .await
+        .expect_err("an invalid registration is refused");
+
+    let RegisterError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
+    let fields: Vec<(&str, &str)> = errors.iter().map(|error| (error.field, error.code)).collect();
+    assert_eq!(fields, [("email", "invalid_email"), ("password", "too_short")]);
+}
+
+#[tokio::test]
+async fn an_invalid_display_name_and_a_guessable_password_are_listed_together() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_insert().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ada@example.com", "passwordpassword", Some("   ")), &request_context())
+        .await
+        .expect_err("an invalid registration is refused");
+
+    let RegisterError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
+    let fields: Vec<(&str, &str)> = errors.iter().map(|error| (error.field, error.code)).collect();
+    assert_eq!(fields, [("display_name", "required"), ("password", "too_weak")]);
+}
+
+#[tokio::test]
+async fn a_known_email_gets_an_already_registered_mail_and_the_same_answer_after_the_same_hash() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    // The hash is computed even though it is thrown away, so that a known address takes as long.
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$argon2id$discarded")));
+    mocks.users.expect_find_by_email().times(1).returning(|_| Ok(Some(verified_user())));
+    mocks.users.expect_insert().never();
+    mocks.one_time_tokens.expect_delete_for_user().never();
+    mocks.one_time_tokens.expect_insert().never();
+    mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
+    mocks.audit.expect_append().never();
+
+    let result = mocks
+        .into_service()
+        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
+        .await;
+
+    assert!(result.is_ok(), "a known address must look like a new one, got {result:?}");
+}
+
+#[tokio::test]
+async fn a_registration_that_loses_the_race_for_its_email_answers_as_for_a_known_email() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$argon2id$fresh")));
+    mocks.users.expect_find_by_email().times(1).returning(|_| Ok(None));
+    mocks.users.expect_insert().times(1).returning(|_| Err(UserRepositoryError::EmailTaken));
+    mocks.one_time_tokens.expect_delete_for_user().never();
+    mocks.one_time_tokens.expect_insert().never();
+    mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
+    mocks.audit.expect_append().never();
+
+    let result = mocks
+        .into_service()
+        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
+        .await;
+
+    assert!(result.is_ok(), "losing the race must look like a new registration, got {result:?}");
+}
+
+#[tokio::test]
+async fn registrations_beyond_the_ip_limit_are_rate_limited_before_any_hashing() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "register:ip:203.0.113.7")
+        .times(1)
+        .returning(|_, _| Ok(refused()));
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_insert().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
+        .await
+        .expect_err("the limit refuses");
+
+    assert!(matches!(error, RegisterError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
+}
+
+#[tokio::test]
+async fn registrations_mailing_one_address_too_often_are_rate_limited_before_any_hashing() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "mail:email:ada@example.com")
+        .times(1)
+        .returning(|_, _| Ok(refused()));
+    mocks.hasher.expect_hash().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ADA@example.com", STRONG_PASSWORD, None), &request_context())
+        .await
+        .expect_err("the limit refuses");
+
+    assert!(matches!(error, RegisterError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
+}
+
+#[tokio::test]
+async fn an_overloaded_hasher_makes_registration_answer_overloaded_without_storing_anything() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    mocks.hasher.expect_hash().times(1).returning(|_| Err(HashError::Overloaded));
+    mocks.users.expect_find_by_email().never();
+    mocks.users.expect_insert().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
+        .await
+        .expect_err("an overloaded hasher refuses");
+
+    assert!(matches!(error, RegisterError::Overloaded), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_live_verification_token_marks_the_email_verified_and_returns_the_stored_user() {
+    let mut mocks = PortMocks::new();
+    let user = verified_user();
+    let user_id = user.id;
+    let token = OneTimeToken::from_random_bytes([9; 32]);
+    let token_hash = token.hash();
+    mocks
+        .one_time_tokens
+        .expect_consume()
+        .withf(move |hash, purpose, now| *hash == token_hash && *purpose == TokenPurpose::VerifyEmail && *now == NOW)
+        .times(1)
+        .returning(move |_, _, _| Ok(Some(user_id)));
+    mocks
+        .users
+        .expect_mark_email_verified()
+        .withf(move |id, at| *id == user_id && *at == NOW)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .audit
+        .expect_append()
+        .withf(move |event| event.kind == AuditEventKind::EmailVerified && event.user_id == Some(user_id))
+        .times(1)
+        .returning(|_| Ok(()));
+    let stored = user.clone();
+    mocks.users.expect_find_by_id().withf(move |id| *id == user_id).returning(move |_| Ok(Some(stored.clone())));
+
+    let verified =
+        mocks.into_service().verify_email(token.expose(), &request_context()).await.expect("a live token verifies");
+
+    assert_eq!(verified, user);
+}
+
+#[tokio::test]
+async fn an_unknown_used_or_expired_verification_token_is_invalid() {
+    let mut mocks = PortMocks::new();
+    mocks.one_time_tokens.expect_consume().times(1).returning(|_, _, _| Ok(None));
+    mocks.users.expect_mark_email_verified().never();
+    mocks.audit.expect_append().never();
+
+    let error = mocks
+        .into_service()
+        .verify_email(OneTimeToken::from_random_bytes([9; 32]).expose(), &request_context())
+        .await
+        .expect_err("a dead token is refused");
+
+    assert!(matches!(error, VerifyEmailError::InvalidToken), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_verification_token_is_invalid_without_touching_the_repository() {
+    let mut mocks = PortMocks::new();
+    mocks.one_time_tokens.expect_consume().never();
+    mocks.users.expect_mark_email_verified().never();
+
+    let error = mocks
+        .into_service()
+        .verify_email("not-a-token", &request_context())
+        .await
+        .expect_err("a malformed token is refused");
+
+    assert!(matches!(error, VerifyEmailError::InvalidToken), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_verification_token_of_a_deleted_account_is_invalid() {
+    let mut mocks = PortMocks::new();
+    let user_id = verified_user().id;
+    mocks.one_time_tokens.expect_consume().times(1).returning(move |_, _, _| Ok(Some(user_id)));
+    mocks.users.expect_mark_email_verified().times(1).returning(|_, _| Err(UserRepositoryError::NotFound));
+    mocks.audit.expect_append().never();
+
+    let error = mocks
+        .into_service()
+        .verify_email(OneTimeToken::from_random_bytes([9; 32]).expose(), &request_context())
+        .await
+        .expect_err("the account is gone");
+
+    assert!(matches!(error, VerifyEmailError::InvalidToken), "got {error:?}");
+}
+
+#[tokio::test]
+async fn resending_to_an_unverified_account_voids_the_old_link_before_mailing_a_new_one() {
+    let mut mocks = PortMocks::new();
+    let user = unverified_user();
+    let user_id = user.id;
+    let new_token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
+    let new_hash = new_token.hash();
+    let mailed_token = new_token.expose().to_owned();
+    let mut order = Sequence::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
+    mocks
+        .users
+        .expect_find_by_email()
+        .withf(|email| email.as_str() == "ada@example.com")
+        .times(1)
+        .returning(move |_| Ok(Some(user.clone())));
+    // Deleting after inserting would void the link just mailed.
+    mocks
+        .one_time_tokens
+        .expect_delete_for_user()
+        .withf(move |id, purpose| *id == user_id && *purpose == TokenPurpose::VerifyEmail)
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _| Ok(()));
+    mocks
+        .one_time_tokens
+        .expect_insert()
+        .withf(move |record| {
+            record.hash == new_hash && record.user_id == user_id && record.purpose == TokenPurpose::VerifyEmail
+        })
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(()));
+    mocks
+        .mailer
+        .expect_send()
+        .withf(move |mail| matches!(mail, Mail::VerifyEmail { token, .. } if token.expose() == mailed_token))
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Ok(()));
+
+    mocks
+        .into_service()
+        .resend_verification(" Ada@Example.com", &request_context())
+        .await
+        .expect("resending succeeds");
+}
+
+#[tokio::test]
+async fn resending_to_a_verified_or_unknown_address_answers_ok_and_mails_nothing() {
+    for stored in [Some(verified_user()), None] {
+        let mut mocks = PortMocks::new();
+        // The limit counts either way, or its refusals would tell which addresses have accounts.
+        expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+        expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
+        mocks.users.expect_find_by_email().times(1).returning(move |_| Ok(stored.clone()));
+        mocks.one_time_tokens.expect_delete_for_user().never();
+        mocks.one_time_tokens.expect_insert().never();
+        mocks.mailer.expect_send().never();
+
+        let result = mocks.into_service().resend_verification("ada@example.com", &request_context()).await;
+
+        assert!(result.is_ok(), "got {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn resending_to_a_malformed_address_is_a_validation_error() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    mocks.users.expect_find_by_email().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .resend_verification("ada-at-example.com", &request_context())
+        .await
+        .expect_err("a malformed address is refused");
+
+    let ResendVerificationError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
+    assert_eq!(errors.iter().map(|error| error.field).collect::<Vec<_>>(), ["email"]);
+}

@@ -1,0 +1,315 @@
+//! [`AccessTokenCodec`] with `jsonwebtoken`: EdDSA, `typ: at+jwt`, a `kid`, and the algorithm
+//! pinned to the key on verification. Keys are decoded once into a [`KeyRing`], never per token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use auth_domain::ports::{AccessTokenCodec, StoredSigningKey, TokenRejection};
+use auth_domain::{AccessClaims, InfrastructureError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::keys::{MasterKey, SealError};
+
+/// The media type of access tokens (RFC 9068), carried in the `typ` header.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// The most clock skew tolerated between us and the token's issuer, in seconds.
+pub const MAX_CLOCK_SKEW_SECONDS: u64 = 30;
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_LENGTH: usize = 8 * 1024;
+
+struct VerifyingKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+struct SigningKey {
+    kid: String,
+    algorithm: Algorithm,
+    key: EncodingKey,
+}
+
+/// The decoded keys: the one that signs, and every one that verifies.
+#[derive(Default)]
+pub struct KeyRing {
+    signing: Option<SigningKey>,
+    verifying: HashMap<String, VerifyingKey>,
+    jwks: Vec<Value>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("signing_kid", &self.signing.as_ref().map(|key| &key.kid))
+            .field("verifying_kids", &self.verifying.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("signing key {kid} uses the unsupported algorithm {algorithm}")]
+    UnsupportedAlgorithm { kid: String, algorithm: String },
+    #[error("signing key {kid} does not open with the master key (was AUTH_MASTER_KEY changed?)")]
+    Sealed {
+        kid: String,
+        #[source]
+        source: SealError,
+    },
+    #[error("signing key {kid} has a malformed public key")]
+    MalformedPublicKey { kid: String },
+}
+
+/// Signs and verifies access tokens with the keys of its current [`KeyRing`].
+pub struct JwtCodec {
+    ring: RwLock<Arc<KeyRing>>,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for JwtCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCodec").field("issuer", &self.issuer).field("audience", &self.audience).finish()
+    }
+}
+
+impl JwtCodec {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self { ring: RwLock::new(Arc::new(KeyRing::default())), issuer: issuer.into(), audience: audience.into() }
+    }
+
+    /// Replaces the key ring with `keys`: the newest key active at `now` signs, every listed key
+    /// verifies and is published.
+    ///
+    /// # Errors
+    /// When a key cannot be decoded; the previous ring stays in place.
+    pub fn install(&self, keys: &[StoredSigningKey], master_key: &MasterKey, now: OffsetDateTime) -> Result<(), KeyRingError> {
+        let mut ring = KeyRing::default();
+        for stored in keys {
+            let algorithm = match stored.algorithm.as_str() {
+                "EdDSA" => Algorithm::EdDSA,
+                other => {
+                    return Err(KeyRingError::UnsupportedAlgorithm { kid: stored.kid.clone(), algorithm: other.into() });
+                }
+            };
+            if stored.public_key.len() != 32 {
+                return Err(KeyRingError::MalformedPublicKey { kid: stored.kid.clone() });
+            }
+            ring.verifying.insert(
+                stored.kid.clone(),
+                VerifyingKey {
+                    algorithm,
+                    key: DecodingKey::from_ed_der(&stored.public_key),
+                    validation: self.validation(algorithm),
+                },
+            );
+            ring.jwks.push(json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(&stored.public_key),
+                "kid": stored.kid,
+                "alg": stored.algorithm,
+                "use": "sig",
+            }));
+            if stored.activates_at <= now {
+                let private_der = master_key
+                    .open(stored.kid.as_bytes(), &stored.encrypted_private_key)
+                    .map_err(|source| KeyRingError::Sealed { kid: stored.kid.clone(), source })?;
+                // Keys are listed oldest first, so the last active one wins.
+                ring.signing =
+                    Some(SigningKey { kid: stored.kid.clone(), algorithm, key: EncodingKey::from_ed_der(&private_der) });
+            }
+        }
+        *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// The JSON Web Key Set of every key that may still verify a live token.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": self.current_ring().jwks })
+    }
+
+    fn current_ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = MAX_CLOCK_SKEW_SECONDS;
+        validation
+    }
+}
+
+impl AccessTokenCodec for JwtCodec {
+    fn sign(&self, claims: &AccessClaims) -> Result<auth_domain::tokens::AccessToken, InfrastructureError> {
+        let ring = self.current_ring();
+        let signing = ring.signing.as_ref().ok_or_else(|| InfrastructureError::unexpected("no active signing key"))?;
+        let mut header = Header::new(signing.algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signing.key)
+            .map(auth_domain::tokens::AccessToken::new)
+            .map_err(InfrastructureError::unexpected)
+    }
+
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        if token.len() > MAX_TOKEN_LENGTH {
+            return Err(TokenRejection::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
+        let ring = self.current_ring();
+        let kid = header.kid.as_deref().ok_or(TokenRejection::UnknownKey)?;
+        let key = ring.verifying.get(kid).ok_or(TokenRejection::UnknownKey)?;
+        // The key decides the algorithm, never the token: this is what defeats `alg: none` and
+        // HMAC-with-the-public-key forgeries.
+        if header.alg != key.algorithm || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenRejection::WrongAlgorithm);
+        }
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation).map_err(|error| {
+            match error.kind() {
+                ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+                ErrorKind::ExpiredSignature => TokenRejection::Expired,
+                ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
+                ErrorKind::InvalidAlgorithm => TokenRejection::WrongAlgorithm,
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
+                    TokenRejection::BadClaims
+                }
+                _ => TokenRejection::Malformed,
+            }
+        })?;
+        let latest_acceptable_issue = OffsetDateTime::now_utc().unix_timestamp() + MAX_CLOCK_SKEW_SECONDS as i64;
+        if data.claims.iat > latest_acceptable_issue {
+            return Err(TokenRejection::NotYetValid);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auth_domain::{SessionId, UserId};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::keys::{SigningAlgorithm, generate_signing_key};
+
+    fn codec_with_key() -> (JwtCodec, MasterKey, StoredSigningKey) {
+        let master_key = MasterKey::generate();
+        let now = OffsetDateTime::now_utc();
+        let key = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
+        let codec = JwtCodec::new("https://auth.example.com", "authd");
+        codec.install(std::slice::from_ref(&key), &master_key, now).unwrap();
+        (codec, master_key, key)
+    }
+
+    fn claims() -> AccessClaims {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        AccessClaims {
+            iss: "https://auth.example.com".into(),
+            sub: UserId::from_uuid(uuid::Uuid::now_v7()),
+            aud: "authd".into(),
+            exp: now + 900,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            sid: SessionId::from_uuid(uuid::Uuid::now_v7()),
+            roles: vec!["admin".into()],
+            amr: vec!["pwd".into()],
+            email_verified: true,
+        }
+    }
+
+    fn sign(codec: &JwtCodec, claims: &AccessClaims) -> String {
+        codec.sign(claims).unwrap().expose().to_owned()
+    }
+
+    fn replace_part(token: &str, index: usize, value: &Value) -> String {
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[index] = URL_SAFE_NO_PAD.encode(value.to_string());
+        parts.join(".")
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let (codec, _, key) = codec_with_key();
+        let claims = claims();
+        let token = sign(&codec, &claims);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+        assert_eq!(codec.verify(&token).unwrap(), claims);
+    }
+
+    #[test]
+    fn an_unsigned_token_is_refused() {
+        let (codec, _, key) = codec_with_key();
+        let token = sign(&codec, &claims());
+        let forged = replace_part(&token, 0, &json!({"alg": "none", "typ": "at+jwt", "kid": key.kid}));
+        let forged = format!("{}.", forged.rsplit_once('.').unwrap().0);
+        assert!(codec.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_with_the_same_kid_is_refused() {
+        let (codec, _, key) = codec_with_key();
+        let (other, _, _) = codec_with_key();
+        let token = sign(&other, &claims());
+        let relabelled = replace_part(&token, 0, &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid}));
+        assert_eq!(codec.verify(&relabelled), Err(TokenRejection::BadSignature));
+    }
+
+    #[test]
+    fn a_tampered_payload_is_refused() {
+        let (codec, _, _) = codec_with_key();
+        let token = sign(&codec, &claims());
+        let mut escalated = claims();
+        escalated.roles.push("superuser".into());
+        let tampered = replace_part(&token, 1, &serde_json::to_value(&escalated).unwrap());
+        assert_eq!(codec.verify(&tampered), Err(TokenRejection::BadSignature));
+    }
+
+    #[test]
+    fn expired_foreign_and_misaddressed_tokens_are_refused() {
+        let (codec, _, _) = codec_with_key();
+        let expired = AccessClaims { exp: claims().exp - 3600, ..claims() };
+        assert_eq!(codec.verify(&sign(&codec, &expired)), Err(TokenRejection::Expired));
+        let wrong_issuer = AccessClaims { iss: "https://evil.example.com".into(), ..claims() };
+        assert_eq!(codec.verify(&sign(&codec, &wrong_issuer)), Err(TokenRejection::WrongIssuer));
+        let wrong_audience = AccessClaims { aud: "other".into(), ..claims() };
+        assert_eq!(codec.verify(&sign(&codec, &wrong_audience)), Err(TokenRejection::WrongAudience));
+        let future = AccessClaims { nbf: claims().nbf + 3600, ..claims() };
+        assert_eq!(codec.verify(&sign(&codec, &future)), Err(TokenRejection::NotYetValid));
+    }
+
+    #[test]
+    fn a_token_of_an_unknown_key_or_of_no_shape_is_refused() {
+        let (codec, _, _) = codec_with_key();
+        let (other, _, _) = codec_with_key();
+        assert_eq!(codec.verify(&sign(&other, &claims())), Err(TokenRejection::UnknownKey));
+        assert_eq!(codec.verify("garbage"), Err(TokenRejection::Malformed));
+        assert_eq!(codec.verify(&"a".repeat(MAX_TOKEN_LENGTH + 1)), Err(TokenRejection::Malformed));
+    }
+
+    #[test]
+    fn the_jwks_publishes_the_public_key_only() {
+        let (codec, _, key) = codec_with_key();
+        let jwks = codec.jwks();
+        assert_eq!(jwks["keys"][0]["kid"], key.kid);
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["x"], URL_SAFE_NO_PAD.encode(&key.public_key));
+        assert!(jwks["keys"][0].get("d").is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! The in-process revocation store and rate limiter of the embedded mode: one node only.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use auth_domain::ports::{RateLimiter, RevocationStore};
+use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId};
+use time::OffsetDateTime;
+
+/// Past this many entries, a write first sweeps out the expired ones, so memory stays bounded by
+/// what is live.
+const SWEEP_THRESHOLD: usize = 10_000;
+
+/// Revoked sessions, kept in memory until their last access token has expired.
+#[derive(Debug, Default)]
+pub struct InMemoryRevocationStore {
+    revoked_until: RwLock<HashMap<SessionId, OffsetDateTime>>,
+}
+
+impl InMemoryRevocationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn poisoned<T>(_: T) -> InfrastructureError {
+    InfrastructureError::unexpected("an in-process store lock was poisoned by a panic")
+}
+
+#[async_trait]
+impl RevocationStore for InMemoryRevocationStore {
+    async fn revoke_session(&self, session_id: SessionId, until: OffsetDateTime) -> Result<(), InfrastructureError> {
+        let mut revoked = self.revoked_until.write().map_err(poisoned)?;
+        if revoked.len() >= SWEEP_THRESHOLD {
+            let now = OffsetDateTime::now_utc();
+            revoked.retain(|_, until| *until > now);
+        }
+        let entry = revoked.entry(session_id).or_insert(until);
+        *entry = (*entry).max(until);
+        Ok(())
+    }
+
+    async fn is_session_revoked(&self, session_id: SessionId) -> Result<bool, InfrastructureError> {
+        let revoked = self.revoked_until.read().map_err(poisoned)?;
+        Ok(revoked.get(&session_id).is_some_and(|until| *until > OffsetDateTime::now_utc()))
+    }
+}
+
+/// Counts of the current and the previous window of one key.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    current: u32,
+    previous: u32,
+}
+
+/// A sliding-window rate limiter in memory.
+///
+/// It keeps two fixed windows per key and weighs the previous one by how much of it still
+/// overlaps the sliding window, which smooths the burst a plain fixed window allows at its edge.
+#[derive(Debug, Default)]
+pub struct InMemoryRateLimiter {
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl InMemoryRateLimiter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().map_err(poisoned)?;
+        if windows.len() >= SWEEP_THRESHOLD {
+            windows.retain(|_, window| now.duration_since(window.started) < limit.window * 2);
+        }
+        let window = windows.entry(key.to_owned()).or_insert(Window { started: now, current: 0, previous: 0 });
+        let mut elapsed = now.duration_since(window.started);
+        if elapsed >= limit.window {
+            let windows_passed = elapsed.as_nanos() / limit.window.as_nanos().max(1);
+            window.previous = if windows_passed == 1 { window.current } else { 0 };
+            window.current = 0;
+            window.started += limit.window * u32::try_from(windows_passed).unwrap_or(u32::MAX);
+            elapsed = now.duration_since(window.started);
+        }
+        let overlap = 1.0 - elapsed.as_secs_f64() / limit.window.as_secs_f64();
+        let estimate = |current: u32| f64::from(window.previous) * overlap + f64::from(current);
+        let allowed = estimate(window.current + 1) <= f64::from(limit.max);
+        if count {
+            window.current = window.current.saturating_add(1);
+        }
+        let used = estimate(window.current).ceil();
+        let remaining = (f64::from(limit.max) - used).max(0.0) as u32;
+        let reset_after = (limit.window - elapsed).max(Duration::from_secs(1));
+        Ok(RateDecision { allowed, limit: limit.max, remaining: if allowed { remaining } else { 0 }, reset_after })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for InMemoryRateLimiter {
+    async fn hit(&self, key: &str, limit: RateLimit) -> Result<RateDecision, InfrastructureError> {
+        self.decide(key, limit, true)
+    }
+
+    async fn peek(&self, key: &str, limit: RateLimit) -> Result<RateDecision, InfrastructureError> {
+        self.decide(key, limit, false)
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), InfrastructureError> {
+        self.windows.lock().map_err(poisoned)?.remove(key);
+        Ok(())
+    }
+}

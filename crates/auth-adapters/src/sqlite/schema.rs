@@ -1,0 +1,91 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> Nullable<Integer>,
+        id -> Text,
+        user_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        event -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Text,
+        created_at -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    one_time_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        created_at -> Text,
+        expires_at -> Text,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        issued_at -> Text,
+        rotated_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Text,
+        last_used_at -> Text,
+        expires_at -> Text,
+        idle_expires_at -> Text,
+        revoked_at -> Nullable<Text>,
+        revoke_reason -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Binary,
+        encrypted_private_key -> Binary,
+        created_at -> Text,
+        activates_at -> Text,
+        retired_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_verified -> Bool,
+        display_name -> Nullable<Text>,
+        roles -> Text,
+        mfa_enabled -> Bool,
+        disabled -> Bool,
+        password_hash -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    one_time_tokens,
+    refresh_tokens,
+    sessions,
+    signing_keys,
+    users,
+);

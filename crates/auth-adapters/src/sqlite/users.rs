@@ -1,0 +1,191 @@
+//! [`UserRepository`] on SQLite.
+
+use async_trait::async_trait;
+use auth_domain::ports::{UserRepository, UserRepositoryError};
+use auth_domain::user::{DisplayName, Role, User};
+use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use time::OffsetDateTime;
+
+use super::schema::users;
+use super::{SqliteDatabase, corrupt, database_error, decode_instant, decode_uuid, encode_instant};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+struct UserRow {
+    id: String,
+    email: String,
+    email_verified: bool,
+    display_name: Option<String>,
+    roles: String,
+    mfa_enabled: bool,
+    disabled: bool,
+    password_hash: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl UserRow {
+    fn from_user(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            email_verified: user.email_verified,
+            display_name: user.display_name.as_ref().map(|name| name.as_str().to_owned()),
+            roles: encode_roles(&user.roles),
+            mfa_enabled: user.mfa_enabled,
+            disabled: user.disabled,
+            password_hash: user.password_hash.as_str().to_owned(),
+            created_at: encode_instant(user.created_at),
+            updated_at: encode_instant(user.updated_at),
+        }
+    }
+
+    fn into_user(self) -> Result<User, DieselError> {
+        let roles: Vec<String> =
+            serde_json::from_str(&self.roles).map_err(|error| corrupt(format!("bad roles: {error}")))?;
+        Ok(User {
+            id: UserId::from_uuid(decode_uuid(&self.id)?),
+            email: Email::parse(&self.email).map_err(|error| corrupt(format!("bad email: {error}")))?,
+            email_verified: self.email_verified,
+            display_name: self
+                .display_name
+                .as_deref()
+                .map(DisplayName::parse)
+                .transpose()
+                .map_err(|error| corrupt(format!("bad display name: {}", error.message)))?,
+            roles: roles
+                .iter()
+                .map(|role| Role::parse(role))
+                .collect::<Result<_, _>>()
+                .map_err(|error| corrupt(format!("bad role: {error}")))?,
+            mfa_enabled: self.mfa_enabled,
+            disabled: self.disabled,
+            password_hash: PasswordHash::new(self.password_hash),
+            created_at: decode_instant(&self.created_at)?,
+            updated_at: decode_instant(&self.updated_at)?,
+        })
+    }
+}
+
+fn encode_roles(roles: &[Role]) -> String {
+    serde_json::to_string(&roles.iter().map(Role::as_str).collect::<Vec<_>>()).expect("strings serialise")
+}
+
+/// Users stored in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteUserRepository {
+    database: SqliteDatabase,
+}
+
+impl SqliteUserRepository {
+    pub fn new(database: SqliteDatabase) -> Self {
+        Self { database }
+    }
+
+    /// Runs an UPDATE of one user and reports `NotFound` when it touched no row.
+    async fn update_one<F>(&self, id: UserId, update: F) -> Result<(), UserRepositoryError>
+    where
+        F: FnOnce(&mut SqliteConnection, &str) -> Result<usize, DieselError> + Send + 'static,
+    {
+        let updated = self.database.write(move |connection| update(connection, &id.to_string())).await?;
+        if updated == 0 { Err(UserRepositoryError::NotFound) } else { Ok(()) }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqliteUserRepository {
+    async fn insert(&self, user: &User) -> Result<(), UserRepositoryError> {
+        let row = UserRow::from_user(user);
+        let outcome = self
+            .database
+            .run(move |connection| match diesel::insert_into(users::table).values(&row).execute(connection) {
+                Ok(_) => Ok(Ok(())),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    Ok(Err(UserRepositoryError::EmailTaken))
+                }
+                Err(other) => Err(database_error(other)),
+            })
+            .await?;
+        outcome
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, InfrastructureError> {
+        self.database
+            .read(move |connection| {
+                users::table
+                    .find(id.to_string())
+                    .select(UserRow::as_select())
+                    .first(connection)
+                    .optional()?
+                    .map(UserRow::into_user)
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, InfrastructureError> {
+        let email = email.as_str().to_owned();
+        self.database
+            .read(move |connection| {
+                users::table
+                    .filter(users::email.eq(email))
+                    .select(UserRow::as_select())
+                    .first(connection)
+                    .optional()?
+                    .map(UserRow::into_user)
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        self.update_one(id, move |connection, id| {
+            diesel::update(users::table.find(id))
+                .set((users::email_verified.eq(true), users::updated_at.eq(encode_instant(at))))
+                .execute(connection)
+        })
+        .await
+    }
+
+    async fn update_display_name(
+        &self,
+        id: UserId,
+        display_name: Option<DisplayName>,
+        at: OffsetDateTime,
+    ) -> Result<(), UserRepositoryError> {
+        let display_name = display_name.map(|name| name.as_str().to_owned());
+        self.update_one(id, move |connection, id| {
+            diesel::update(users::table.find(id))
+                .set((users::display_name.eq(display_name), users::updated_at.eq(encode_instant(at))))
+                .execute(connection)
+        })
+        .await
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+    ) -> Result<(), UserRepositoryError> {
+        let hash = hash.as_str().to_owned();
+        self.update_one(id, move |connection, id| {
+            diesel::update(users::table.find(id))
+                .set((users::password_hash.eq(hash), users::updated_at.eq(encode_instant(at))))
+                .execute(connection)
+        })
+        .await
+    }
+
+    async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        let roles = encode_roles(roles);
+        self.update_one(id, move |connection, id| {
+            diesel::update(users::table.find(id))
+                .set((users::roles.eq(roles), users::updated_at.eq(encode_instant(at))))
+                .execute(connection)
+        })
+        .await
+    }
+}
