@@ -88,13 +88,21 @@ impl JwtCodec {
     ///
     /// # Errors
     /// When a key cannot be decoded; the previous ring stays in place.
-    pub fn install(&self, keys: &[StoredSigningKey], master_key: &MasterKey, now: OffsetDateTime) -> Result<(), KeyRingError> {
+    pub fn install(
+        &self,
+        keys: &[StoredSigningKey],
+        master_key: &MasterKey,
+        now: OffsetDateTime,
+    ) -> Result<(), KeyRingError> {
         let mut ring = KeyRing::default();
         for stored in keys {
             let algorithm = match stored.algorithm.as_str() {
                 "EdDSA" => Algorithm::EdDSA,
                 other => {
-                    return Err(KeyRingError::UnsupportedAlgorithm { kid: stored.kid.clone(), algorithm: other.into() });
+                    return Err(KeyRingError::UnsupportedAlgorithm {
+                        kid: stored.kid.clone(),
+                        algorithm: other.into(),
+                    });
                 }
             };
             if stored.public_key.len() != 32 {
@@ -121,8 +129,11 @@ impl JwtCodec {
                     .open(stored.kid.as_bytes(), &stored.encrypted_private_key)
                     .map_err(|source| KeyRingError::Sealed { kid: stored.kid.clone(), source })?;
                 // Keys are listed oldest first, so the last active one wins.
-                ring.signing =
-                    Some(SigningKey { kid: stored.kid.clone(), algorithm, key: EncodingKey::from_ed_der(&private_der) });
+                ring.signing = Some(SigningKey {
+                    kid: stored.kid.clone(),
+                    algorithm,
+                    key: EncodingKey::from_ed_der(&private_der),
+                });
             }
         }
         *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
@@ -175,20 +186,21 @@ impl AccessTokenCodec for JwtCodec {
         if header.alg != key.algorithm || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenRejection::WrongAlgorithm);
         }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation).map_err(|error| {
-            match error.kind() {
-                ErrorKind::InvalidSignature => TokenRejection::BadSignature,
-                ErrorKind::ExpiredSignature => TokenRejection::Expired,
-                ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
-                ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
-                ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
-                ErrorKind::InvalidAlgorithm => TokenRejection::WrongAlgorithm,
-                ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
-                    TokenRejection::BadClaims
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+                    ErrorKind::ExpiredSignature => TokenRejection::Expired,
+                    ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
+                    ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
+                    ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
+                    ErrorKind::InvalidAlgorithm => TokenRejection::WrongAlgorithm,
+                    ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
+                        TokenRejection::BadClaims
+                    }
+                    _ => TokenRejection::Malformed,
                 }
-                _ => TokenRejection::Malformed,
-            }
-        })?;
+            })?;
         let latest_acceptable_issue = OffsetDateTime::now_utc().unix_timestamp() + MAX_CLOCK_SKEW_SECONDS as i64;
         if data.claims.iat > latest_acceptable_issue {
             return Err(TokenRejection::NotYetValid);

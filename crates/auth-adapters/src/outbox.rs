@@ -23,7 +23,11 @@ impl OutboxMailer {
     /// When the folder cannot be created.
     pub fn new(folder: &Path, from: &str, public_url: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(folder)?;
-        Ok(Self { folder: folder.to_owned(), from: from.to_owned(), public_url: public_url.trim_end_matches('/').into() })
+        Ok(Self {
+            folder: folder.to_owned(),
+            from: from.to_owned(),
+            public_url: public_url.trim_end_matches('/').into(),
+        })
     }
 
     pub fn folder(&self) -> &Path {
@@ -55,7 +59,9 @@ impl Mailer for OutboxMailer {
         let final_path = self.folder.join(&name);
         let partial_path = self.folder.join(format!(".{name}.partial"));
         // Written aside and renamed, so that a reader never sees half a mail.
-        tokio::fs::write(&partial_path, self.message(&rendered, id, now)).await.map_err(InfrastructureError::unavailable)?;
+        tokio::fs::write(&partial_path, self.message(&rendered, id, now))
+            .await
+            .map_err(InfrastructureError::unavailable)?;
         tokio::fs::rename(&partial_path, &final_path).await.map_err(InfrastructureError::unavailable)?;
         tracing::info!(mail.template = mail.template_name(), mail.file = %final_path.display(), "mail written to the outbox");
         Ok(())

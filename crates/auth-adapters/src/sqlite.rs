@@ -22,9 +22,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use auth_domain::InfrastructureError;
+use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use time::OffsetDateTime;
 use time::format_description::FormatItem;

@@ -227,7 +227,11 @@ impl AuthService {
     }
 
     /// Makes every access token of `session_id` fail at once, on every replica.
-    async fn revoke_access_tokens(&self, session_id: SessionId, now: OffsetDateTime) -> Result<(), InfrastructureError> {
+    async fn revoke_access_tokens(
+        &self,
+        session_id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<(), InfrastructureError> {
         // A token signed just now lives for the access TTL; the mark must outlive it, and the
         // verifier's clock-skew allowance, so a little margin is added.
         let until = now + self.policy.access_ttl + time::Duration::minutes(1);

@@ -1,1 +1,33 @@
-fn main() {}
+//! The `auth-http` binary: reads the configuration, installs logging, runs the chosen command.
+
+use std::process::ExitCode;
+
+use auth_http::cli::{Cli, Command, run};
+use auth_http::config::{Settings, SettingsSource};
+use auth_http::telemetry;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Every setting is checked before anything listens or touches the database.
+    let settings = match SettingsSource::from_process().and_then(|source| Settings::load(&source)) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("auth-http: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::install(telemetry::subscriber(
+        settings.log_format.unwrap_or_else(telemetry::default_format),
+        std::io::stderr,
+    ));
+    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "auth-http failed");
+            eprintln!("auth-http: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -167,10 +167,8 @@ impl SessionRepository for SqliteSessionRepository {
                 .set(refresh_tokens::rotated_at.eq(&now))
                 .execute(connection)?;
                 if claimed == 0 {
-                    let rotated_at: Option<String> = refresh_tokens::table
-                        .find(&parent)
-                        .select(refresh_tokens::rotated_at)
-                        .first(connection)?;
+                    let rotated_at: Option<String> =
+                        refresh_tokens::table.find(&parent).select(refresh_tokens::rotated_at).first(connection)?;
                     let rotated_at =
                         rotated_at.ok_or_else(|| corrupt("an unrotated token refused rotation".to_owned()))?;
                     return Ok(RotationOutcome::AlreadyRotated { rotated_at: decode_instant(&rotated_at)? });

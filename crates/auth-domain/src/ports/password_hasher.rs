@@ -9,7 +9,9 @@ use crate::password::{Password, PasswordHash};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordCheck {
     /// The password is right; `needs_rehash` when the hash was made with other parameters.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
     Mismatch,
 }
 

@@ -48,8 +48,12 @@ pub trait SessionRepository: Send + Sync {
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, InfrastructureError>;
 
     /// Revokes one session; returns whether it was live (not already revoked).
-    async fn revoke(&self, id: SessionId, reason: RevocationReason, at: OffsetDateTime)
-    -> Result<bool, InfrastructureError>;
+    async fn revoke(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<bool, InfrastructureError>;
 
     /// Revokes every live session of a user; returns the sessions this call revoked.
     async fn revoke_all_for_user(

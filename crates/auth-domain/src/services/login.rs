@@ -117,7 +117,9 @@ impl AuthService {
                 Ok(()) => user.password_hash = new_hash,
                 Err(UserRepositoryError::NotFound) => return Err(LoginError::InvalidCredentials),
                 Err(UserRepositoryError::EmailTaken) => {
-                    return Err(InfrastructureError::unexpected("re-hashing a password reported its email taken").into());
+                    return Err(
+                        InfrastructureError::unexpected("re-hashing a password reported its email taken").into()
+                    );
                 }
                 Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
             }

@@ -49,13 +49,15 @@ impl AuthService {
     /// See [`RefreshError`].
     pub async fn refresh(&self, presented: &str, context: &RequestContext) -> Result<TokenPair, RefreshError> {
         let token = RefreshToken::parse(presented).ok_or(RefreshError::InvalidRefreshToken)?;
-        let (session, record) = self
-            .ports
-            .sessions
-            .find_by_refresh_token(&token.hash())
-            .await?
-            .ok_or(RefreshError::InvalidRefreshToken)?;
+        let (session, record) =
+            self.ports.sessions.find_by_refresh_token(&token.hash()).await?.ok_or(RefreshError::InvalidRefreshToken)?;
         let now = self.now();
+        // The account is checked first: disabling it revokes its sessions, and its owner should
+        // learn that the account is disabled, not that the token is invalid.
+        let user = self.ports.users.find_by_id(session.user_id).await?.ok_or(RefreshError::InvalidRefreshToken)?;
+        if user.disabled {
+            return Err(RefreshError::AccountDisabled);
+        }
         if session.is_revoked() {
             return Err(RefreshError::InvalidRefreshToken);
         }
@@ -63,11 +65,6 @@ impl AuthService {
             return Err(RefreshError::SessionExpired);
         }
         self.enforce(self.policy.rate_limits.refresh_per_session, &limit_keys::refresh_session(session.id)).await?;
-
-        let user = self.ports.users.find_by_id(session.user_id).await?.ok_or(RefreshError::InvalidRefreshToken)?;
-        if user.disabled {
-            return Err(RefreshError::AccountDisabled);
-        }
 
         let successor = token.successor(&self.policy.refresh_secret);
         let outcome = match record.rotated_at {

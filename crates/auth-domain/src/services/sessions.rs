@@ -52,7 +52,8 @@ impl AuthService {
     /// Only infrastructure failures.
     pub async fn logout_all(&self, principal: &Principal, context: &RequestContext) -> Result<(), SessionError> {
         let now = self.now();
-        let revoked = self.ports.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
+        let revoked =
+            self.ports.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
         // The current session is marked even if the database had it revoked already, so that the
         // token that asked stops working whatever the order of events.
         self.revoke_access_tokens(principal.session_id, now).await?;

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::password::PasswordHash;
 use crate::services::test_support::{
-    CLIENT_IP, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed, refusal, refused,
-    request_context, verified_user,
+    CLIENT_IP, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed, refusal, refused, request_context,
+    verified_user,
 };
 use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
 use crate::user::User;

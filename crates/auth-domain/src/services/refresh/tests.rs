@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::ports::MockClock;
 use crate::services::test_support::{
-    NOW, PortMocks, SIGNED_ACCESS_TOKEN, allowed, refresh_secret, refusal, refused, request_context, session_of,
-    verified_user,
+    NOW, PortMocks, SIGNED_ACCESS_TOKEN, refresh_secret, refusal, refused, request_context, session_of, verified_user,
 };
 use crate::session::RefreshTokenRecord;
 use crate::user::User;
@@ -144,11 +143,7 @@ async fn a_refresh_token_reused_after_the_grace_window_revokes_the_session() {
     let rotated_at = NOW - time::Duration::seconds(11);
     expect_token_found(&mut mocks, &session, record_of(&session, Some(rotated_at)));
     expect_user_and_limits(&mut mocks, user);
-    mocks
-        .sessions
-        .expect_rotate()
-        .times(0..=1)
-        .returning(move |_| Ok(RotationOutcome::AlreadyRotated { rotated_at }));
+    mocks.sessions.expect_rotate().times(0..=1).returning(move |_| Ok(RotationOutcome::AlreadyRotated { rotated_at }));
     mocks
         .sessions
         .expect_revoke()
@@ -289,9 +284,6 @@ async fn a_refresh_for_a_disabled_account_is_refused_without_rotating() {
 }
 
 #[tokio::test]
-#[ignore = "production bug: refresh checks the session's revocation before the account, so a disabled \
-            account (whose sessions disabling revokes) gets invalid_refresh_token, not the contract's 403 \
-            account_disabled"]
 async fn a_refresh_for_a_disabled_account_whose_sessions_were_revoked_is_refused_as_disabled() {
     let mut mocks = PortMocks::new();
     let user = User { disabled: true, ..verified_user() };

@@ -3,11 +3,11 @@
 use mockall::Sequence;
 
 use super::*;
-use crate::services::test_support::{
-    CLIENT_IP, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, generated_id, refusal, refused,
-    request_context, verified_user,
-};
 use crate::password::PasswordHash;
+use crate::services::test_support::{
+    CLIENT_IP, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, generated_id, refusal, refused, request_context,
+    verified_user,
+};
 use crate::user::DisplayName;
 
 fn registration(email: &str, password: &str, display_name: Option<&str>) -> RegisterRequest {
@@ -24,7 +24,12 @@ fn unverified_user() -> User {
 
 /// Lets exactly one event under `key` through the rate limiter.
 fn expect_one_allowed_hit(mocks: &mut PortMocks, key: &'static str) {
-    mocks.rate_limiter.expect_hit().withf(move |hit_key, _| hit_key == key).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(move |hit_key, _| hit_key == key)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
 }
 
 fn is_already_registered_mail_to_ada(mail: &Mail) -> bool {
@@ -163,10 +168,8 @@ async fn a_known_email_gets_an_already_registered_mail_and_the_same_answer_after
     mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
     mocks.audit.expect_append().never();
 
-    let result = mocks
-        .into_service()
-        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
-        .await;
+    let result =
+        mocks.into_service().register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context()).await;
 
     assert!(result.is_ok(), "a known address must look like a new one, got {result:?}");
 }
@@ -183,10 +186,8 @@ async fn a_registration_that_loses_the_race_for_its_email_answers_as_for_a_known
     mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
     mocks.audit.expect_append().never();
 
-    let result = mocks
-        .into_service()
-        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
-        .await;
+    let result =
+        mocks.into_service().register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context()).await;
 
     assert!(result.is_ok(), "losing the race must look like a new registration, got {result:?}");
 }
@@ -377,11 +378,7 @@ async fn resending_to_an_unverified_account_voids_the_old_link_before_mailing_a_
         .in_sequence(&mut order)
         .returning(|_| Ok(()));
 
-    mocks
-        .into_service()
-        .resend_verification(" Ada@Example.com", &request_context())
-        .await
-        .expect("resending succeeds");
+    mocks.into_service().resend_verification(" Ada@Example.com", &request_context()).await.expect("resending succeeds");
 }
 
 #[tokio::test]
@@ -403,18 +400,15 @@ async fn resending_to_a_verified_or_unknown_address_answers_ok_and_mails_nothing
 }
 
 #[tokio::test]
-async fn resending_to_a_malformed_address_is_a_validation_error() {
+async fn resending_to_a_malformed_address_answers_ok_and_mails_nothing() {
     let mut mocks = PortMocks::new();
     expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
     mocks.users.expect_find_by_email().never();
     mocks.mailer.expect_send().never();
 
-    let error = mocks
+    mocks
         .into_service()
         .resend_verification("ada-at-example.com", &request_context())
         .await
-        .expect_err("a malformed address is refused");
-
-    let ResendVerificationError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
-    assert_eq!(errors.iter().map(|error| error.field).collect::<Vec<_>>(), ["email"]);
+        .expect("the contract answers 202 whatever the address");
 }

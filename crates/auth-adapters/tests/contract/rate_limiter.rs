@@ -1,0 +1,96 @@
+//! The contract of `RateLimiter`: up to `max` events per key and window, then refusals until reset.
+//!
+//! The window is a minute, far longer than any contract takes, so no window ends mid-test.
+
+use std::time::Duration;
+
+use auth_domain::ports::RateLimiter;
+use auth_domain::{RateDecision, RateLimit};
+
+use crate::support::unique;
+
+const WINDOW: Duration = Duration::from_secs(60);
+const LIMIT: RateLimit = RateLimit::new(3, WINDOW);
+
+async fn hit(limiter: &dyn RateLimiter, key: &str) -> RateDecision {
+    limiter.hit(key, LIMIT).await.expect("the hit is counted")
+}
+
+async fn peek(limiter: &dyn RateLimiter, key: &str) -> RateDecision {
+    limiter.peek(key, LIMIT).await.expect("the peek succeeds")
+}
+
+/// Hits `key` until its limit is used up, checking each decision on the way.
+async fn use_up(limiter: &dyn RateLimiter, key: &str) {
+    for used in 1..=LIMIT.max {
+        let decision = hit(limiter, key).await;
+        assert!(decision.allowed, "hit {used} of {} must be allowed: {decision:?}", LIMIT.max);
+        assert_eq!((decision.limit, decision.remaining), (LIMIT.max, LIMIT.max - used), "after hit {used}");
+    }
+}
+
+fn assert_refused(decision: RateDecision) {
+    assert!(!decision.allowed, "the event must be refused: {decision:?}");
+    assert_eq!((decision.limit, decision.remaining), (LIMIT.max, 0), "{decision:?}");
+    assert!(decision.reset_after > Duration::ZERO, "a refusal says how long to wait: {decision:?}");
+    assert!(decision.reset_after <= WINDOW, "no wait is longer than the window: {decision:?}");
+}
+
+pub async fn hits_are_allowed_up_to_the_limit_then_refused(limiter: &dyn RateLimiter) {
+    let key = unique("login");
+
+    use_up(limiter, &key).await;
+
+    assert_refused(hit(limiter, &key).await);
+    assert_refused(hit(limiter, &key).await);
+}
+
+pub async fn peeking_does_not_count(limiter: &dyn RateLimiter) {
+    let key = unique("login");
+
+    for _ in 0..=LIMIT.max * 2 {
+        let decision = peek(limiter, &key).await;
+        assert!(decision.allowed, "nothing was counted yet: {decision:?}");
+        assert_eq!((decision.limit, decision.remaining), (LIMIT.max, LIMIT.max), "{decision:?}");
+    }
+    use_up(limiter, &key).await;
+
+    assert_refused(peek(limiter, &key).await);
+}
+
+pub async fn resetting_a_key_forgets_its_events(limiter: &dyn RateLimiter) {
+    let key = unique("login");
+    use_up(limiter, &key).await;
+    assert_refused(hit(limiter, &key).await);
+
+    limiter.reset(&key).await.expect("the reset succeeds");
+
+    use_up(limiter, &key).await;
+    assert_refused(hit(limiter, &key).await);
+}
+
+pub async fn keys_are_counted_independently(limiter: &dyn RateLimiter) {
+    let exhausted = unique("login");
+    let fresh = unique("login");
+    use_up(limiter, &exhausted).await;
+
+    use_up(limiter, &fresh).await;
+
+    assert_refused(hit(limiter, &exhausted).await);
+    assert_refused(hit(limiter, &fresh).await);
+
+    limiter.reset(&exhausted).await.expect("the reset succeeds");
+    assert!(hit(limiter, &exhausted).await.allowed);
+    assert_refused(hit(limiter, &fresh).await);
+}
+
+contract_tests! {
+    backends: { in_memory => crate::backends::in_memory },
+    ports: |fixture| (&fixture.rate_limiter),
+    tests: [
+        hits_are_allowed_up_to_the_limit_then_refused,
+        peeking_does_not_count,
+        resetting_a_key_forgets_its_events,
+        keys_are_counted_independently,
+    ],
+}

@@ -1,0 +1,322 @@
+//! The contract of `SessionRepository`: sessions, rotation of their refresh tokens, revocation, listing.
+//!
+//! Every contract also takes a `UserRepository`, only to store the users the sessions belong to:
+//! a relational backend's foreign keys refuse a session of an unknown user.
+
+use std::collections::HashSet;
+
+use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository, UserRepository};
+use auth_domain::session::RevocationReason;
+use auth_domain::{RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::support::{an_existing_user, now, random_token_hash};
+
+/// A live session of `user_id` created at `created_at`, 30 days long and 7 days idle, not stored.
+fn a_session(user_id: UserId, created_at: OffsetDateTime) -> Session {
+    Session {
+        id: SessionId::from_uuid(Uuid::new_v4()),
+        user_id,
+        created_at,
+        last_used_at: created_at,
+        expires_at: created_at + Duration::days(30),
+        idle_expires_at: created_at + Duration::days(7),
+        revoked_at: None,
+        ip: Some("203.0.113.7".to_owned()),
+        user_agent: Some("contract-tests/1.0".to_owned()),
+    }
+}
+
+/// Stores `session` with a first refresh token issued when it was created; returns that token.
+async fn create(sessions: &dyn SessionRepository, session: &Session) -> RefreshTokenRecord {
+    let first_token = RefreshTokenRecord {
+        hash: random_token_hash(),
+        session_id: session.id,
+        issued_at: session.created_at,
+        rotated_at: None,
+    };
+    sessions.create(session, &first_token).await.expect("a new session is stored");
+    first_token
+}
+
+/// A stored session of a new user, created an hour ago, with its first refresh token.
+async fn an_existing_session(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) -> (Session, RefreshTokenRecord) {
+    let user = an_existing_user(users).await;
+    let session = a_session(user.id, now() - Duration::hours(1));
+    let first_token = create(sessions, &session).await;
+    (session, first_token)
+}
+
+fn rotation_of(session: &Session, parent: &TokenHash, now: OffsetDateTime) -> Rotation {
+    Rotation {
+        session_id: session.id,
+        parent: parent.clone(),
+        successor: random_token_hash(),
+        now,
+        idle_expires_at: now + Duration::days(7),
+    }
+}
+
+async fn found(sessions: &dyn SessionRepository, id: SessionId) -> Session {
+    sessions.find(id).await.expect("the lookup succeeds").expect("the session is stored")
+}
+
+async fn found_by_token(sessions: &dyn SessionRepository, hash: &TokenHash) -> (Session, RefreshTokenRecord) {
+    sessions.find_by_refresh_token(hash).await.expect("the lookup succeeds").expect("the token is stored")
+}
+
+pub async fn a_created_session_is_found_by_id_and_by_its_refresh_token(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    let session = a_session(user.id, now());
+
+    let first_token = create(sessions, &session).await;
+
+    assert_eq!(found(sessions, session.id).await, session);
+    assert_eq!(found_by_token(sessions, &first_token.hash).await, (session, first_token));
+}
+
+pub async fn an_unknown_session_or_refresh_token_is_not_found(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    an_existing_session(sessions, users).await;
+
+    assert_eq!(sessions.find(SessionId::from_uuid(Uuid::new_v4())).await.expect("the lookup succeeds"), None);
+    assert_eq!(sessions.find_by_refresh_token(&random_token_hash()).await.expect("the lookup succeeds"), None);
+}
+
+pub async fn rotating_stores_the_successor_and_marks_the_parent_rotated(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let (session, parent) = an_existing_session(sessions, users).await;
+    let rotation = rotation_of(&session, &parent.hash, now());
+
+    let outcome = sessions.rotate(&rotation).await.expect("the rotation succeeds");
+
+    assert_eq!(outcome, RotationOutcome::Rotated);
+    let moved = Session { last_used_at: rotation.now, idle_expires_at: rotation.idle_expires_at, ..session.clone() };
+    assert_eq!(found(sessions, session.id).await, moved);
+    let successor = RefreshTokenRecord {
+        hash: rotation.successor.clone(),
+        session_id: session.id,
+        issued_at: rotation.now,
+        rotated_at: None,
+    };
+    assert_eq!(found_by_token(sessions, &rotation.successor).await, (moved.clone(), successor));
+    // The parent stays findable, so that its reuse can be recognised, but is marked rotated.
+    let rotated_parent = RefreshTokenRecord { rotated_at: Some(rotation.now), ..parent.clone() };
+    assert_eq!(found_by_token(sessions, &parent.hash).await, (moved, rotated_parent));
+}
+
+pub async fn a_second_rotation_of_the_same_parent_is_refused_with_the_first_instant_and_changes_nothing(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let (session, parent) = an_existing_session(sessions, users).await;
+    let first = rotation_of(&session, &parent.hash, now());
+    assert_eq!(sessions.rotate(&first).await.expect("the first rotation succeeds"), RotationOutcome::Rotated);
+    let after_first = found(sessions, session.id).await;
+
+    let second = rotation_of(&session, &parent.hash, first.now + Duration::seconds(5));
+    let outcome = sessions.rotate(&second).await.expect("the second rotation is refused, not failed");
+
+    assert_eq!(outcome, RotationOutcome::AlreadyRotated { rotated_at: first.now });
+    assert_eq!(sessions.find_by_refresh_token(&second.successor).await.expect("the lookup succeeds"), None);
+    assert_eq!(found(sessions, session.id).await, after_first, "the refused rotation moved the session");
+    assert_eq!(found_by_token(sessions, &parent.hash).await.1.rotated_at, Some(first.now));
+    assert_eq!(found_by_token(sessions, &first.successor).await.1.rotated_at, None);
+
+    // A retry carries the very same successor (it is derived from the parent): refused alike.
+    let retry = Rotation { now: first.now + Duration::seconds(1), ..first.clone() };
+    assert_eq!(
+        sessions.rotate(&retry).await.expect("a retry is refused, not failed"),
+        RotationOutcome::AlreadyRotated { rotated_at: first.now }
+    );
+    assert_eq!(found_by_token(sessions, &first.successor).await.1.issued_at, first.now);
+}
+
+pub async fn of_concurrent_rotations_of_one_parent_exactly_one_wins(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    // A race may go right by luck: run several, each on its own session.
+    for round in 0..8 {
+        let (session, parent) = an_existing_session(sessions, users).await;
+        let start = now();
+        // Like the service does, every contender presents the same successor, derived from the
+        // parent; only the instants differ, so the winner can be told apart.
+        let successor = random_token_hash();
+        let contenders: Vec<Rotation> = (0..4)
+            .map(|contender| Rotation {
+                successor: successor.clone(),
+                ..rotation_of(&session, &parent.hash, start + Duration::milliseconds(contender))
+            })
+            .collect();
+
+        let (a, b, c, d) = tokio::join!(
+            sessions.rotate(&contenders[0]),
+            sessions.rotate(&contenders[1]),
+            sessions.rotate(&contenders[2]),
+            sessions.rotate(&contenders[3]),
+        );
+
+        let outcomes: Vec<RotationOutcome> = [a, b, c, d]
+            .into_iter()
+            .map(|outcome| outcome.expect("a losing rotation is refused, not failed"))
+            .collect();
+        let winners: Vec<usize> = (0..4).filter(|&index| outcomes[index] == RotationOutcome::Rotated).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one rotation must win: {outcomes:?}");
+        let winner = &contenders[winners[0]];
+        for outcome in &outcomes {
+            assert!(
+                *outcome == RotationOutcome::Rotated
+                    || *outcome == RotationOutcome::AlreadyRotated { rotated_at: winner.now },
+                "round {round}: a loser must report the winner's instant: {outcomes:?}"
+            );
+        }
+        let (stored, current) = found_by_token(sessions, &successor).await;
+        assert_eq!((stored.last_used_at, current.issued_at, current.rotated_at), (winner.now, winner.now, None));
+        assert_eq!(found_by_token(sessions, &parent.hash).await.1.rotated_at, Some(winner.now));
+    }
+}
+
+pub async fn revoking_a_session_reports_whether_it_was_live(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let (session, _) = an_existing_session(sessions, users).await;
+    let (bystander, _) = an_existing_session(sessions, users).await;
+    let at = now();
+
+    assert!(sessions.revoke(session.id, RevocationReason::Logout, at).await.expect("the revocation succeeds"));
+    assert_eq!(found(sessions, session.id).await, Session { revoked_at: Some(at), ..session.clone() });
+
+    let later = at + Duration::seconds(1);
+    assert!(!sessions.revoke(session.id, RevocationReason::AdminAction, later).await.expect("the revocation succeeds"));
+    assert_eq!(found(sessions, session.id).await.revoked_at, Some(at), "a second revocation moved the instant");
+
+    let unknown = SessionId::from_uuid(Uuid::new_v4());
+    assert!(!sessions.revoke(unknown, RevocationReason::Logout, at).await.expect("the revocation succeeds"));
+    assert_eq!(found(sessions, bystander.id).await, bystander);
+}
+
+pub async fn revoking_all_of_a_users_sessions_returns_exactly_the_live_ones_of_that_user(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    let other_user = an_existing_user(users).await;
+    let start = now();
+    let first = a_session(user.id, start - Duration::hours(3));
+    let second = a_session(user.id, start - Duration::hours(2));
+    let already_revoked = a_session(user.id, start - Duration::hours(1));
+    let someone_elses = a_session(other_user.id, start - Duration::hours(1));
+    for session in [&first, &second, &already_revoked, &someone_elses] {
+        create(sessions, session).await;
+    }
+    let revoked_before = start - Duration::minutes(30);
+    assert!(sessions.revoke(already_revoked.id, RevocationReason::Logout, revoked_before).await.expect("revokes"));
+
+    let revoked = sessions.revoke_all_for_user(user.id, RevocationReason::LogoutAll, start).await.expect("revokes");
+
+    let revoked_ids: HashSet<SessionId> = revoked.iter().map(|session| session.id).collect();
+    assert_eq!(revoked.len(), 2, "each revoked session is returned once: {revoked:?}");
+    assert_eq!(revoked_ids, HashSet::from([first.id, second.id]));
+    for session in &revoked {
+        assert_eq!(session.user_id, user.id);
+    }
+    assert_eq!(found(sessions, first.id).await.revoked_at, Some(start));
+    assert_eq!(found(sessions, second.id).await.revoked_at, Some(start));
+    assert_eq!(found(sessions, already_revoked.id).await.revoked_at, Some(revoked_before));
+    assert_eq!(found(sessions, someone_elses.id).await, someone_elses);
+
+    let again = sessions.revoke_all_for_user(user.id, RevocationReason::LogoutAll, start).await.expect("revokes");
+    assert_eq!(again, Vec::new(), "nothing was left to revoke");
+}
+
+pub async fn the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newest_first(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    let other_user = an_existing_user(users).await;
+    let now = now();
+    let session_of = |created_ago: Duration| a_session(user.id, now - created_ago);
+
+    let newest = session_of(Duration::minutes(1));
+    let middle = session_of(Duration::hours(2));
+    let oldest = Session { idle_expires_at: now + Duration::days(1), ..session_of(Duration::days(3)) };
+    let revoked = session_of(Duration::hours(1));
+    let past_its_absolute_end = Session {
+        expires_at: now - Duration::days(1),
+        idle_expires_at: now + Duration::days(1),
+        ..session_of(Duration::days(31))
+    };
+    let ending_absolutely_now = Session { expires_at: now, ..session_of(Duration::days(30)) };
+    let idle_too_long = Session { idle_expires_at: now - Duration::seconds(1), ..session_of(Duration::hours(10)) };
+    let ending_idle_now = Session { idle_expires_at: now, ..session_of(Duration::hours(9)) };
+    let someone_elses = a_session(other_user.id, now - Duration::minutes(5));
+
+    // Stored in an order that is neither the expected one nor its reverse.
+    for session in [
+        &middle,
+        &revoked,
+        &past_its_absolute_end,
+        &oldest,
+        &ending_absolutely_now,
+        &idle_too_long,
+        &newest,
+        &ending_idle_now,
+        &someone_elses,
+    ] {
+        create(sessions, session).await;
+    }
+    assert!(sessions.revoke(revoked.id, RevocationReason::RevokedByUser, now).await.expect("revokes"));
+
+    let active = sessions.list_active_for_user(user.id, now).await.expect("the listing succeeds");
+
+    let names = |list: &[Session]| -> Vec<String> {
+        let name_of = |session: &Session| {
+            [
+                (&newest, "newest"),
+                (&middle, "middle"),
+                (&oldest, "oldest"),
+                (&revoked, "revoked"),
+                (&past_its_absolute_end, "past_its_absolute_end"),
+                (&ending_absolutely_now, "ending_absolutely_now"),
+                (&idle_too_long, "idle_too_long"),
+                (&ending_idle_now, "ending_idle_now"),
+                (&someone_elses, "someone_elses"),
+            ]
+            .into_iter()
+            .find(|(candidate, _)| candidate.id == session.id)
+            .map_or_else(|| session.id.to_string(), |(_, name)| name.to_owned())
+        };
+        list.iter().map(name_of).collect()
+    };
+    assert_eq!(names(&active), ["newest", "middle", "oldest"]);
+    assert_eq!(active, vec![newest, middle, oldest]);
+}
+
+contract_tests! {
+    backends: { sqlite => crate::backends::sqlite },
+    ports: |fixture| (&fixture.sessions, &fixture.users),
+    tests: [
+        a_created_session_is_found_by_id_and_by_its_refresh_token,
+        an_unknown_session_or_refresh_token_is_not_found,
+        rotating_stores_the_successor_and_marks_the_parent_rotated,
+        a_second_rotation_of_the_same_parent_is_refused_with_the_first_instant_and_changes_nothing,
+        of_concurrent_rotations_of_one_parent_exactly_one_wins,
+        revoking_a_session_reports_whether_it_was_live,
+        revoking_all_of_a_users_sessions_returns_exactly_the_live_ones_of_that_user,
+        the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newest_first,
+    ],
+}

@@ -1,0 +1,72 @@
+//! The command line of the `auth-http` binary: serve (the default), migrate, and user admin.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{Application, Components, open_database};
+
+#[derive(Debug, Parser)]
+#[command(name = "auth-http", version, about = "A JWT authentication service. Configured by AUTH_* variables.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the embedded database if needed, then serve (the default).
+    Serve,
+    /// Apply pending migrations to AUTH_DATABASE_URL and exit.
+    Migrate,
+    /// Manage user accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Give a role to the account with this email (e.g. make the first admin).
+    GrantRole { email: String, role: String },
+    /// Take a role away from the account with this email.
+    RevokeRole { email: String, role: String },
+}
+
+/// Runs one command to completion.
+///
+/// # Errors
+/// Whatever stopped the command; `main` prints it and exits non-zero.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let application = Application::build(settings).await?;
+            application.run_until_stopped().await.context("the server failed")?;
+            tracing::info!("auth-http stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            let database = open_database(&settings).await?;
+            let pending = database.pending_migrations().await?;
+            println!("database is up to date ({} migrations pending)", pending.len());
+            Ok(())
+        }
+        Command::Users { command } => {
+            let components = Components::build(&settings).await?;
+            let (email, role, granted) = match &command {
+                UsersCommand::GrantRole { email, role } => (email, role, true),
+                UsersCommand::RevokeRole { email, role } => (email, role, false),
+            };
+            let outcome = if granted {
+                components.service.grant_role(email, role).await
+            } else {
+                components.service.revoke_role(email, role).await
+            };
+            let user = outcome.map_err(|error| anyhow::anyhow!("{error}"))?;
+            let roles = user.role_names().join(", ");
+            println!("{}: roles are now [{roles}]", user.email);
+            Ok(())
+        }
+    }
+}

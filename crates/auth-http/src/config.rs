@@ -1,0 +1,483 @@
+//! Configuration: read once from the environment (and an optional TOML file) into typed settings,
+//! every value validated before the server listens.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use auth_domain::RateLimit;
+use secrecy::SecretString;
+
+/// How the database is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSettings {
+    /// The embedded mode: a SQLite file, created on first start.
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A CIDR block, for AUTH_TRUSTED_PROXIES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address.parse::<IpAddr>().ok()?, Some(prefix.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { address, prefix })
+    }
+
+    pub fn contains(&self, candidate: IpAddr) -> bool {
+        fn masked(bits: u128, prefix: u8, width: u8) -> u128 {
+            if prefix == 0 { 0 } else { bits >> (width - prefix) }
+        }
+        match (self.address, candidate.to_canonical()) {
+            (IpAddr::V4(network), IpAddr::V4(candidate)) => {
+                masked(u32::from(network).into(), self.prefix, 32)
+                    == masked(u32::from(candidate).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(network), IpAddr::V6(candidate)) => {
+                masked(u128::from(network), self.prefix, 128) == masked(u128::from(candidate), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Every setting of the service, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub database_pool_size: u32,
+    pub mail_outbox: PathBuf,
+    pub mail_from: String,
+    pub public_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub master_key: Option<SecretString>,
+    pub access_ttl: Duration,
+    pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
+    pub refresh_grace: Duration,
+    pub hsts: Option<String>,
+    pub require_email_verification: bool,
+    pub password_min_length: usize,
+    pub password_min_score: u8,
+    pub password_pepper: Option<SecretString>,
+    pub rate_login_email: Option<RateLimit>,
+    pub rate_login_ip: Option<RateLimit>,
+    pub rate_register_ip: Option<RateLimit>,
+    pub rate_email_send: Option<RateLimit>,
+    pub rate_refresh_session: Option<RateLimit>,
+    pub trusted_proxies: Vec<IpNetwork>,
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+    pub log_format: Option<LogFormat>,
+}
+
+/// A setting that could not be accepted; names the variable, never echoes a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, message: impl Into<String>) -> Self {
+        Self { variable: variable.to_owned(), message: message.into() }
+    }
+}
+
+/// Where settings are read from: the environment first, then the AUTH_CONFIG file.
+pub struct SettingsSource {
+    environment: HashMap<String, String>,
+    file: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for SettingsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsSource").finish_non_exhaustive()
+    }
+}
+
+impl SettingsSource {
+    /// The process environment, and the TOML file AUTH_CONFIG names if it is set.
+    ///
+    /// # Errors
+    /// When AUTH_CONFIG names a file that cannot be read or parsed.
+    pub fn from_process() -> Result<Self, ConfigError> {
+        Self::from_variables(std::env::vars())
+    }
+
+    /// The given variables, and the TOML file their AUTH_CONFIG names if any.
+    ///
+    /// # Errors
+    /// When AUTH_CONFIG names a file that cannot be read or parsed.
+    pub fn from_variables(variables: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let environment: HashMap<String, String> =
+            variables.into_iter().filter(|(key, _)| key.starts_with("AUTH_")).collect();
+        let file = match environment.get("AUTH_CONFIG") {
+            Some(path) => read_config_file(Path::new(path))?,
+            None => HashMap::new(),
+        };
+        Ok(Self { environment, file })
+    }
+
+    fn get(&self, variable: &str) -> Option<&str> {
+        self.environment.get(variable).or_else(|| self.file.get(variable)).map(String::as_str)
+    }
+
+    /// A secret: from the variable, or from the file that `{variable}_FILE` names (the way Docker
+    /// and Kubernetes mount secrets).
+    fn secret(&self, variable: &str) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(value) = self.get(variable) {
+            return Ok(Some(SecretString::from(value.to_owned())));
+        }
+        let file_variable = format!("{variable}_FILE");
+        match self.get(&file_variable) {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(path)
+                .map(|contents| Some(SecretString::from(contents.trim_end().to_owned())))
+                .map_err(|error| ConfigError::new(&file_variable, format!("cannot read {path}: {error}"))),
+        }
+    }
+}
+
+/// Reads a TOML file of `KEY = value` pairs; keys may be given as `AUTH_LISTEN` or `listen`.
+fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ConfigError::new("AUTH_CONFIG", format!("cannot read {}: {error}", path.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|error| ConfigError::new("AUTH_CONFIG", format!("{} is not valid TOML: {error}", path.display())))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let variable = key.to_uppercase();
+            let variable = if variable.starts_with("AUTH_") { variable } else { format!("AUTH_{variable}") };
+            let value = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(number) => number.to_string(),
+                toml::Value::Boolean(flag) => flag.to_string(),
+                other => {
+                    return Err(ConfigError::new(
+                        "AUTH_CONFIG",
+                        format!("{key} must be a string, an integer or a boolean, not {}", other.type_str()),
+                    ));
+                }
+            };
+            Ok((variable, value))
+        })
+        .collect()
+}
+
+/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let seconds_per_unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let count: u64 = digits.parse().ok().filter(|count| *count > 0)?;
+    count.checked_mul(seconds_per_unit).map(Duration::from_secs)
+}
+
+/// Parses `COUNT/WINDOW` (e.g. `10/15m`), or `off`.
+pub fn parse_rate_limit(text: &str) -> Option<Option<RateLimit>> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    let (count, window) = text.trim().split_once('/')?;
+    let count: u32 = count.parse().ok().filter(|count| *count > 0)?;
+    Some(Some(RateLimit::new(count, parse_duration(window)?)))
+}
+
+impl Settings {
+    /// Reads and validates every setting.
+    ///
+    /// # Errors
+    /// The first invalid setting, by variable name.
+    pub fn load(source: &SettingsSource) -> Result<Self, ConfigError> {
+        let parsed = |variable: &str, default: &str| source.get(variable).unwrap_or(default).to_owned();
+
+        let listen = parsed("AUTH_LISTEN", "127.0.0.1:8080");
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            ConfigError::new("AUTH_LISTEN", format!("expected an address such as 127.0.0.1:8080, got {listen:?}"))
+        })?;
+
+        let database_url = parsed("AUTH_DATABASE_URL", "sqlite://data/auth.db");
+        let database = if let Some(path) = database_url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::new(
+                    "AUTH_DATABASE_URL",
+                    "sqlite:// needs a file path, e.g. sqlite://data/auth.db",
+                ));
+            }
+            DatabaseSettings::Sqlite { path: PathBuf::from(path) }
+        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            return Err(ConfigError::new(
+                "AUTH_DATABASE_URL",
+                "PostgreSQL is not supported by this build yet; use sqlite://PATH",
+            ));
+        } else {
+            return Err(ConfigError::new("AUTH_DATABASE_URL", "expected sqlite://PATH or postgres://..."));
+        };
+
+        if source.get("AUTH_REDIS_URL").is_some() {
+            return Err(ConfigError::new(
+                "AUTH_REDIS_URL",
+                "Redis is not supported by this build yet; unset it to use the in-process store",
+            ));
+        }
+        if source.get("AUTH_SMTP_URL").is_some() {
+            return Err(ConfigError::new(
+                "AUTH_SMTP_URL",
+                "SMTP delivery is not supported by this build yet; unset it to write mail to AUTH_MAIL_OUTBOX",
+            ));
+        }
+        match source.get("AUTH_SIGNING_ALG").unwrap_or("EdDSA") {
+            "EdDSA" => {}
+            "ES256" | "RS256" => {
+                return Err(ConfigError::new("AUTH_SIGNING_ALG", "only EdDSA is supported by this build yet"));
+            }
+            other => {
+                return Err(ConfigError::new(
+                    "AUTH_SIGNING_ALG",
+                    format!("expected EdDSA, ES256 or RS256, got {other:?}"),
+                ));
+            }
+        }
+
+        let public_url = parsed("AUTH_PUBLIC_URL", "http://localhost:8080").trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::new(
+                "AUTH_PUBLIC_URL",
+                format!("expected an http:// or https:// URL, got {public_url:?}"),
+            ));
+        }
+        let issuer = source.get("AUTH_ISSUER").map_or_else(|| public_url.clone(), str::to_owned);
+        if issuer.trim().is_empty() {
+            return Err(ConfigError::new("AUTH_ISSUER", "must not be empty"));
+        }
+        let audience = parsed("AUTH_AUDIENCE", "authd");
+        if audience.trim().is_empty() {
+            return Err(ConfigError::new("AUTH_AUDIENCE", "must not be empty"));
+        }
+        let mail_from = parsed("AUTH_MAIL_FROM", "no-reply@localhost");
+        if auth_domain::Email::parse(&mail_from).is_err() {
+            return Err(ConfigError::new("AUTH_MAIL_FROM", format!("expected an email address, got {mail_from:?}")));
+        }
+
+        let duration = |variable: &str, default: &str| {
+            let text = parsed(variable, default);
+            parse_duration(&text).ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    format!("expected a positive duration such as 15m, 30d or 10s, got {text:?}"),
+                )
+            })
+        };
+        let count = |variable: &str, default: usize, min: usize, max: usize| -> Result<usize, ConfigError> {
+            match source.get(variable) {
+                None => Ok(default),
+                Some(text) => {
+                    text.trim().parse::<usize>().ok().filter(|value| (min..=max).contains(value)).ok_or_else(|| {
+                        ConfigError::new(variable, format!("expected a whole number from {min} to {max}, got {text:?}"))
+                    })
+                }
+            }
+        };
+        let flag = |variable: &str, default: bool| match source.get(variable).map(|text| text.trim().to_lowercase()) {
+            None => Ok(default),
+            Some(text) if ["true", "1", "yes", "on"].contains(&text.as_str()) => Ok(true),
+            Some(text) if ["false", "0", "no", "off"].contains(&text.as_str()) => Ok(false),
+            Some(text) => Err(ConfigError::new(variable, format!("expected true or false, got {text:?}"))),
+        };
+        let rate = |variable: &str, default: &str| {
+            let text = parsed(variable, default);
+            parse_rate_limit(&text).ok_or_else(|| {
+                ConfigError::new(variable, format!("expected COUNT/WINDOW such as 10/15m, or off, got {text:?}"))
+            })
+        };
+
+        let master_key = source.secret("AUTH_MASTER_KEY")?;
+        if let Some(key) = &master_key {
+            use secrecy::ExposeSecret;
+            auth_adapters::keys::MasterKey::from_base64(key.expose_secret())
+                .map_err(|_| ConfigError::new("AUTH_MASTER_KEY", "expected the base64 of exactly 32 bytes"))?;
+        }
+
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let hash_concurrency = count("AUTH_HASH_CONCURRENCY", cpus, 1, 1024)?;
+        let trusted_proxies = match source.get("AUTH_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    IpNetwork::parse(item).ok_or_else(|| {
+                        ConfigError::new(
+                            "AUTH_TRUSTED_PROXIES",
+                            format!("expected CIDRs such as 10.0.0.0/8, got {item:?}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let log_format = match source.get("AUTH_LOG_FORMAT") {
+            None => None,
+            Some("json") => Some(LogFormat::Json),
+            Some("pretty") => Some(LogFormat::Pretty),
+            Some(other) => {
+                return Err(ConfigError::new("AUTH_LOG_FORMAT", format!("expected json or pretty, got {other:?}")));
+            }
+        };
+        let hsts = source.get("AUTH_HSTS").map(str::to_owned);
+        if let Some(value) = &hsts {
+            if actix_web::http::header::HeaderValue::from_str(value).is_err() {
+                return Err(ConfigError::new("AUTH_HSTS", "is not a valid header value"));
+            }
+        }
+        let pool_size = count("AUTH_DATABASE_POOL_SIZE", 16, 1, 1024)?;
+
+        Ok(Self {
+            listen,
+            database,
+            database_pool_size: u32::try_from(pool_size).unwrap_or(16),
+            mail_outbox: PathBuf::from(parsed("AUTH_MAIL_OUTBOX", "data/outbox")),
+            mail_from,
+            public_url,
+            issuer,
+            audience,
+            master_key,
+            access_ttl: duration("AUTH_ACCESS_TTL", "15m")?,
+            session_ttl: duration("AUTH_SESSION_TTL", "30d")?,
+            session_idle_ttl: duration("AUTH_SESSION_IDLE_TTL", "7d")?,
+            refresh_grace: duration("AUTH_REFRESH_GRACE", "10s")?,
+            hsts,
+            require_email_verification: flag("AUTH_REQUIRE_EMAIL_VERIFICATION", true)?,
+            password_min_length: count("AUTH_PASSWORD_MIN_LENGTH", 12, 1, auth_domain::password::MAX_PASSWORD_LENGTH)?,
+            password_min_score: u8::try_from(count("AUTH_PASSWORD_MIN_SCORE", 3, 0, 4)?).unwrap_or(3),
+            password_pepper: source.secret("AUTH_PASSWORD_PEPPER")?,
+            rate_login_email: rate("AUTH_RATE_LOGIN_EMAIL", "10/15m")?,
+            rate_login_ip: rate("AUTH_RATE_LOGIN_IP", "60/1m")?,
+            rate_register_ip: rate("AUTH_RATE_REGISTER_IP", "10/1h")?,
+            rate_email_send: rate("AUTH_RATE_EMAIL_SEND", "3/1h")?,
+            rate_refresh_session: rate("AUTH_RATE_REFRESH_SESSION", "60/1m")?,
+            trusted_proxies,
+            hash_concurrency,
+            hash_queue: count("AUTH_HASH_QUEUE", hash_concurrency * 4, 0, 1_000_000)?,
+            log_format,
+        })
+    }
+
+    /// The folder beside the SQLite file, where the embedded mode keeps its master key.
+    pub fn data_folder(&self) -> PathBuf {
+        match &self.database {
+            DatabaseSettings::Sqlite { path } => path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(variables: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let source = SettingsSource::from_variables(variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))?;
+        Settings::load(&source)
+    }
+
+    #[test]
+    fn no_configuration_gives_the_embedded_defaults() {
+        let settings = load(&[]).expect("defaults are valid");
+        assert_eq!(settings.listen, "127.0.0.1:8080".parse().expect("address"));
+        assert_eq!(settings.database, DatabaseSettings::Sqlite { path: PathBuf::from("data/auth.db") });
+        assert_eq!(settings.issuer, "http://localhost:8080");
+        assert_eq!(settings.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(settings.rate_login_email, Some(RateLimit::new(10, Duration::from_secs(900))));
+        assert_eq!(settings.data_folder(), PathBuf::from("data"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let error = load(&[("AUTH_ACCESS_TTL", "15 minutes")]).expect_err("invalid");
+        assert_eq!(error.variable, "AUTH_ACCESS_TTL");
+        assert_eq!(load(&[("AUTH_LISTEN", "nowhere")]).expect_err("invalid").variable, "AUTH_LISTEN");
+        assert_eq!(load(&[("AUTH_RATE_LOGIN_IP", "ten")]).expect_err("invalid").variable, "AUTH_RATE_LOGIN_IP");
+        assert_eq!(load(&[("AUTH_PASSWORD_MIN_SCORE", "5")]).expect_err("invalid").variable, "AUTH_PASSWORD_MIN_SCORE");
+    }
+
+    #[test]
+    fn a_bad_master_key_is_named_but_not_echoed() {
+        let error = load(&[("AUTH_MASTER_KEY", "hunter2-secret")]).expect_err("invalid");
+        assert_eq!(error.variable, "AUTH_MASTER_KEY");
+        assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn durations_take_one_unit() {
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("m"), None);
+    }
+
+    #[test]
+    fn rate_limits_can_be_switched_off() {
+        assert_eq!(parse_rate_limit("off"), Some(None));
+        assert_eq!(parse_rate_limit("10/15m"), Some(Some(RateLimit::new(10, Duration::from_secs(900)))));
+        assert_eq!(parse_rate_limit("0/1m"), None);
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let path = folder.path().join("auth.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nAUTH_AUDIENCE = \"from-file\"\n").expect("write");
+        let path = path.to_string_lossy().into_owned();
+        let settings = load(&[("AUTH_CONFIG", &path), ("AUTH_AUDIENCE", "from-env")]).expect("valid");
+        assert_eq!(settings.listen.port(), 9000);
+        assert_eq!(settings.audience, "from-env");
+    }
+
+    #[test]
+    fn trusted_proxies_match_their_networks() {
+        let network = IpNetwork::parse("10.0.0.0/8").expect("cidr");
+        assert!(network.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!network.contains("11.0.0.1".parse().expect("ip")));
+        assert!(IpNetwork::parse("::1").expect("cidr").contains("::1".parse().expect("ip")));
+        assert!(IpNetwork::parse("10.0.0.0/33").is_none());
+    }
+}

@@ -1,0 +1,319 @@
+//! Every error a client can see: problem documents (RFC 9457), mapped from the domain in one place.
+//!
+//! The matches below are exhaustive on purpose: a new domain error does not compile until someone
+//! decides what a client sees of it. 5xx bodies are opaque; their cause is logged here, once.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use auth_domain::services::{
+    AuthenticateError, GrantRoleError, LoginError, ProfileError, RefreshError, RegisterError, ResendVerificationError,
+    RevokeSessionError, SessionError, VerifyEmailError,
+};
+use auth_domain::{FieldError, InfrastructureError, RateLimitExceeded};
+use serde::Serialize;
+
+use crate::request_id::current_request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem document and the headers that go with it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+#[derive(Serialize)]
+struct ProblemDocument<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "validation_failed", "some fields are invalid");
+        error.errors = errors;
+        error
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// 401 for a request that sent no token (RFC 6750 §3.1: no error code).
+    pub fn missing_token() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "missing_token", "this route needs a Bearer access token")
+            .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"authd\"")
+    }
+
+    /// 401 for a token that was presented and refused.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"authd\", error=\"invalid_token\"")
+    }
+
+    pub fn rate_limited(exceeded: RateLimitExceeded) -> Self {
+        let retry_after = exceeded.retry_after.as_secs().max(1).to_string();
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later")
+            .with_header(header::RETRY_AFTER, retry_after.clone())
+            .with_header(header::HeaderName::from_static("ratelimit-limit"), exceeded.limit.to_string())
+            .with_header(header::HeaderName::from_static("ratelimit-remaining"), "0")
+            .with_header(header::HeaderName::from_static("ratelimit-reset"), retry_after)
+    }
+
+    pub fn overloaded() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the service is busy; retry shortly")
+            .with_header(header::RETRY_AFTER, "1")
+    }
+
+    /// 503 or 500 for a failure behind a port; the cause is logged here and never shown.
+    pub fn infrastructure(error: &InfrastructureError) -> Self {
+        tracing::error!(error = %error, error.cause = ?std::error::Error::source(error), "a backing service failed");
+        match error {
+            InfrastructureError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "a backing service is unavailable; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
+            InfrastructureError::Unexpected(_) => Self::internal(),
+        }
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let document = ProblemDocument {
+            kind: format!("urn:authd:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            request_id: current_request_id(),
+            errors: &self.errors,
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.append_header((name.clone(), value));
+            }
+        }
+        response.body(serde_json::to_string(&document).unwrap_or_default())
+    }
+}
+
+impl From<InfrastructureError> for ApiError {
+    fn from(error: InfrastructureError) -> Self {
+        Self::infrastructure(&error)
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Validation(errors) => Self::validation(errors),
+            RegisterError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            RegisterError::Overloaded => Self::overloaded(),
+            RegisterError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<VerifyEmailError> for ApiError {
+    fn from(error: VerifyEmailError) -> Self {
+        match error {
+            VerifyEmailError::InvalidToken => {
+                Self::bad_request("invalid_token", "the token is unknown, already used or expired")
+            }
+            VerifyEmailError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ResendVerificationError> for ApiError {
+    fn from(error: ResendVerificationError) -> Self {
+        match error {
+            ResendVerificationError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            ResendVerificationError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong")
+            }
+            LoginError::EmailNotVerified => {
+                Self::new(StatusCode::FORBIDDEN, "email_not_verified", "verify your email address first")
+            }
+            LoginError::AccountDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "account_disabled", "this account is disabled")
+            }
+            LoginError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            LoginError::Overloaded => Self::overloaded(),
+            LoginError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::InvalidRefreshToken => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", "the refresh token is not valid")
+            }
+            RefreshError::Reused => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "refresh_token_reused",
+                "this refresh token was used before; the session has been revoked",
+            ),
+            RefreshError::SessionExpired => {
+                Self::new(StatusCode::UNAUTHORIZED, "session_expired", "the session has expired")
+            }
+            RefreshError::AccountDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "account_disabled", "this account is disabled")
+            }
+            RefreshError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            RefreshError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::InvalidToken(rejection) => {
+                tracing::debug!(token.rejection = %rejection, "access token refused");
+                Self::invalid_token("the access token is invalid or expired")
+            }
+            AuthenticateError::Revoked => Self::invalid_token("the access token's session has ended"),
+            // Fail closed: a token whose revocation cannot be checked is not honoured.
+            AuthenticateError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(error: ProfileError) -> Self {
+        match error {
+            ProfileError::UserGone => Self::invalid_token("the account no longer exists"),
+            ProfileError::Validation(errors) => Self::validation(errors),
+            ProfileError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<RevokeSessionError> for ApiError {
+    fn from(error: RevokeSessionError) -> Self {
+        match error {
+            RevokeSessionError::NotFound => Self::not_found("no such session"),
+            RevokeSessionError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<GrantRoleError> for ApiError {
+    fn from(error: GrantRoleError) -> Self {
+        match error {
+            GrantRoleError::UnknownUser => Self::not_found("no account has this email"),
+            GrantRoleError::InvalidRole(error) => Self::bad_request("invalid_role", error.to_string()),
+            GrantRoleError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+/// Turns the JSON extractor's errors into problem documents: 413, 415 or 400, never a 500.
+pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError;
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than 16 KiB")
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        ),
+        JsonPayloadError::Deserialize(error) if error.is_data() => {
+            ApiError::bad_request("invalid_body", schema_mismatch(&error))
+        }
+        JsonPayloadError::Deserialize(_) => {
+            ApiError::bad_request("malformed_json", "the request body is not valid JSON")
+        }
+        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than 16 KiB")
+        }
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+/// Describes a body that is JSON but not of the expected shape, without echoing any value from it
+/// (serde's own messages quote values, and a value may be a password).
+fn schema_mismatch(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let names_a_field = message.starts_with("unknown field") || message.starts_with("missing field");
+    if names_a_field {
+        let field = message.split(" at line ").next().unwrap_or_default();
+        format!("the request body does not match the schema: {field}")
+    } else {
+        format!(
+            "the request body does not match the schema: a value has the wrong type (line {}, column {})",
+            error.line(),
+            error.column()
+        )
+    }
+}

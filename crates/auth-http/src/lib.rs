@@ -1,0 +1,14 @@
+//! The HTTP face of the authentication service: configuration, wiring, routes and error mapping.
+//!
+//! Architecture invariant: no business rule lives here. Handlers decode a request, call one use
+//! case of `auth_domain::AuthService`, and encode its answer; `error.rs` is the one place where
+//! domain errors become HTTP statuses.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extractors;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

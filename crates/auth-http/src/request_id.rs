@@ -1,0 +1,101 @@
+//! The middleware every request passes: request id, security headers, and one log line.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being handled, for problem documents.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The request's id, in the request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The client's own id when it is 1 to 128 characters of `[A-Za-z0-9._-]`; otherwise a new one.
+fn choose_request_id(presented: Option<&HeaderValue>) -> String {
+    presented
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// Settings of [`middleware`] that come from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseHeaders {
+    pub hsts: Option<HeaderValue>,
+}
+
+/// Gives every request an id (echoed in `X-Request-Id` and problem documents), adds the security
+/// headers of the contract, and logs one line per request.
+pub async fn middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let request_id = choose_request_id(request.headers().get(&REQUEST_ID_HEADER));
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let hsts = request.app_data::<actix_web::web::Data<ResponseHeaders>>().and_then(|headers| headers.hsts.clone());
+    let method = request.method().clone();
+    let path = request.path().to_owned();
+
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.call(request)).await?;
+
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    if path.starts_with("/v1/") && !headers.contains_key(header::CACHE_CONTROL) {
+        // Everything under /v1 is personal; no shared cache may keep it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status = status,
+        duration_ms = format_args!("{duration_ms:.2}"),
+        request.id = %request_id,
+        "request served"
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_client_request_id_is_kept() {
+        assert_eq!(choose_request_id(Some(&HeaderValue::from_static("abc-123._X"))), "abc-123._X");
+    }
+
+    #[test]
+    fn a_malformed_or_missing_request_id_is_replaced() {
+        let replaced = choose_request_id(Some(&HeaderValue::from_static("has space")));
+        assert_ne!(replaced, "has space");
+        assert!(uuid::Uuid::parse_str(&replaced).is_ok());
+        assert!(uuid::Uuid::parse_str(&choose_request_id(None)).is_ok());
+        let long = "a".repeat(129);
+        assert_ne!(choose_request_id(Some(&HeaderValue::from_str(&long).expect("ascii"))), long);
+    }
+}
