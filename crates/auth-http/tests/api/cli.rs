@@ -1,0 +1,62 @@
+//! The shipped binary: configuration errors stop it before it listens; `users grant-role` works.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, Tokens, spawn_app};
+
+fn auth_http() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-http"));
+    // Only what each test sets: a stray AUTH_* variable of the developer's must not leak in.
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTH_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
+#[test]
+fn a_bad_setting_stops_the_binary_naming_the_variable() {
+    let output =
+        auth_http().env("AUTH_ACCESS_TTL", "fifteen minutes").env("AUTH_LISTEN", "127.0.0.1:0").output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AUTH_ACCESS_TTL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn grant_role_reaches_the_next_token_and_an_unknown_email_fails() {
+    let app = spawn_app().await;
+    app.signed_in_user("ada@example.com").await;
+    let database = format!("sqlite://{}", app.data.path().join("auth.db").display());
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([42u8; 32])
+    };
+    let run = |email: &str| {
+        auth_http()
+            .args(["users", "grant-role", email, "admin"])
+            .env("AUTH_DATABASE_URL", &database)
+            .env("AUTH_MASTER_KEY", &master_key)
+            .env("AUTH_MAIL_OUTBOX", app.outbox.display().to_string())
+            .env("AUTH_LOG_FORMAT", "json")
+            .output()
+            .expect("runs")
+    };
+
+    let granted = run("ada@example.com");
+    assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
+    assert!(String::from_utf8_lossy(&granted.stdout).contains("admin"));
+    let unknown = run("nobody@example.com");
+    assert!(!unknown.status.success());
+
+    let login = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let tokens = Tokens::from_body(login.json().await.expect("JSON"));
+    assert_eq!(tokens.body["user"]["roles"], serde_json::json!(["admin"]));
+    let gateway = app.get_authorized("/v1/auth/verify", &tokens.access).await;
+    assert_eq!(gateway.headers()["x-auth-roles"], "admin");
+    let me: Value = app.get_authorized("/v1/users/me", &tokens.access).await.json().await.expect("JSON");
+    assert_eq!(me["roles"], serde_json::json!(["admin"]));
+}

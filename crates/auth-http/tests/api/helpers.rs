@@ -1,0 +1,145 @@
+//! `spawn_app()` and a `TestApp` with typed request helpers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auth_http::config::{Settings, SettingsSource};
+use auth_http::startup::Application;
+use base64::Engine;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "violet-otter-sings-at-dawn";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub outbox: PathBuf,
+    pub data: TempDir,
+}
+
+/// Starts the application with test settings; `overrides` are extra AUTH_* variables.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let outbox = data.path().join("outbox");
+    let master_key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    let mut variables: Vec<(String, String)> = vec![
+        ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
+        ("AUTH_DATABASE_URL".into(), format!("sqlite://{}", data.path().join("auth.db").display())),
+        ("AUTH_MAIL_OUTBOX".into(), outbox.display().to_string()),
+        ("AUTH_MASTER_KEY".into(), master_key),
+        ("AUTH_PUBLIC_URL".into(), "http://auth.test".into()),
+        ("AUTH_HASH_CONCURRENCY".into(), "4".into()),
+    ];
+    variables.extend(overrides.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
+    let source = SettingsSource::from_variables(variables).expect("test settings source");
+    let settings = Settings::load(&source).expect("valid test settings");
+    let application = Application::build(settings).await.expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
+    TestApp { address, client, outbox, data }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A logged-in user: the token pair of its session.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+    pub body: Value,
+}
+
+impl Tokens {
+    pub fn from_body(body: Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+            session_id: body["session_id"].as_str().expect("session_id").to_owned(),
+            body,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("the request is sent")
+    }
+
+    pub async fn get_authorized(&self, path: &str, access_token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(access_token).send().await.expect("the request is sent")
+    }
+
+    pub async fn post_authorized(&self, path: &str, access_token: &str) -> Response {
+        self.client.post(self.url(path)).bearer_auth(access_token).send().await.expect("the request is sent")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json("/v1/auth/register", &json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/v1/auth/login", &json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    /// The mails in the outbox, oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else { return Vec::new() };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "eml"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|path| std::fs::read_to_string(path).expect("a readable mail")).collect()
+    }
+
+    /// The token of the newest verification link mailed to `email`.
+    pub fn verification_token(&self, email: &str) -> String {
+        let mail = self
+            .mails()
+            .into_iter()
+            .rev()
+            .find(|mail| mail.contains(&format!("To: {email}")) && mail.contains("/verify-email?token="))
+            .expect("a verification mail");
+        let start = mail.find("/verify-email?token=").expect("a link") + "/verify-email?token=".len();
+        mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    }
+
+    /// Registers, verifies and logs in a user.
+    pub async fn signed_in_user(&self, email: &str) -> Tokens {
+        assert_eq!(self.register(email, PASSWORD).await.status(), StatusCode::ACCEPTED);
+        let token = self.verification_token(email);
+        let verified = self.post_json("/v1/auth/verify-email", &json!({ "token": token })).await;
+        assert_eq!(verified.status(), StatusCode::OK);
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status(), StatusCode::OK);
+        Tokens::from_body(login.json().await.expect("a token pair"))
+    }
+}
+
+/// Asserts a problem document with `status` and `code`, and returns it.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "unexpected status for an expected {code}");
+    let content_type = response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("");
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response.headers().get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let body: Value = response.json().await.expect("a JSON problem document");
+    assert_eq!(body["code"], code, "problem document: {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "the body carries the X-Request-Id");
+    body
+}
