@@ -359,10 +359,8 @@ impl Settings {
             }
         };
         let hsts = source.get("AUTH_HSTS").map(str::to_owned);
-        if let Some(value) = &hsts {
-            if actix_web::http::header::HeaderValue::from_str(value).is_err() {
-                return Err(ConfigError::new("AUTH_HSTS", "is not a valid header value"));
-            }
+        if hsts.as_deref().is_some_and(|value| actix_web::http::header::HeaderValue::from_str(value).is_err()) {
+            return Err(ConfigError::new("AUTH_HSTS", "is not a valid header value"));
         }
         let pool_size = count("AUTH_DATABASE_POOL_SIZE", 16, 1, 1024)?;
 

@@ -98,8 +98,7 @@ impl SqliteUserRepository {
 impl UserRepository for SqliteUserRepository {
     async fn insert(&self, user: &User) -> Result<(), UserRepositoryError> {
         let row = UserRow::from_user(user);
-        let outcome = self
-            .database
+        self.database
             .run(move |connection| match diesel::insert_into(users::table).values(&row).execute(connection) {
                 Ok(_) => Ok(Ok(())),
                 Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
@@ -107,8 +106,7 @@ impl UserRepository for SqliteUserRepository {
                 }
                 Err(other) => Err(database_error(other)),
             })
-            .await?;
-        outcome
+            .await?
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, InfrastructureError> {

@@ -73,6 +73,7 @@ contract_tests! {
 mod sqlite_only {
     use std::path::Path;
 
+    use auth_domain::ports::AuditLog;
     use auth_domain::{AuditEventKind, NewAuditEvent};
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Nullable, Text};
@@ -130,7 +131,7 @@ mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn each_row_chains_to_the_hash_of_the_row_before_and_is_never_rewritten() {
         let fixture = backends::sqlite().await;
-        let log = &fixture.audit_log;
+        let log: &dyn AuditLog = &fixture.audit_log;
         let sequential = [
             a_full_event(AuditEventKind::UserRegistered),
             a_bare_event(AuditEventKind::SigningKeyRotated),
