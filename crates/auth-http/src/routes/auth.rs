@@ -73,8 +73,12 @@ pub async fn verify_email(
     client: ClientContext,
     body: web::Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Verified {
+        user: UserView,
+    }
     let user = service.verify_email(&body.token, &client.0).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": UserView::from(&user) })))
+    Ok(HttpResponse::Ok().json(Verified { user: UserView::from(&user) }))
 }
 
 pub async fn resend_verification(
