@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::startup::{Application, Components, open_database};
+use crate::startup::{Application, Components, open_and_migrate};
 
 #[derive(Debug, Parser)]
 #[command(name = "auth-http", version, about = "A JWT authentication service. Configured by AUTH_* variables.")]
@@ -47,9 +47,13 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let database = open_database(&settings).await?;
+            let (database, applied) = open_and_migrate(&settings).await?;
+            for migration in &applied {
+                println!("applied {migration}");
+            }
             let pending = database.pending_migrations().await?;
-            println!("database is up to date ({} migrations pending)", pending.len());
+            anyhow::ensure!(pending.is_empty(), "migrations still pending: {}", pending.join(", "));
+            println!("the database is up to date ({} migrations applied now)", applied.len());
             Ok(())
         }
         Command::Users { command } => {

@@ -69,14 +69,22 @@ fn to_time(duration: Duration) -> time::Duration {
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<SqliteDatabase> {
+    open_and_migrate(settings).await.map(|(database, _)| database)
+}
+
+/// Opens the database and applies pending migrations; returns the names of those applied.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open_and_migrate(settings: &Settings) -> anyhow::Result<(SqliteDatabase, Vec<String>)> {
     let DatabaseSettings::Sqlite { path } = &settings.database;
     let database = SqliteDatabase::open(path, settings.database_pool_size)
         .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
     let applied = database.migrate().await.context("cannot apply the database migrations")?;
-    for migration in applied {
+    for migration in &applied {
         tracing::info!(db.migration = %migration, "applied a database migration");
     }
-    Ok(database)
+    Ok((database, applied))
 }
 
 /// The master key: AUTH_MASTER_KEY, or in the embedded mode a key file beside the database.

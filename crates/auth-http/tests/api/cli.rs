@@ -60,3 +60,46 @@ async fn grant_role_reaches_the_next_token_and_an_unknown_email_fails() {
     let me: Value = app.get_authorized("/v1/users/me", &tokens.access).await.json().await.expect("JSON");
     assert_eq!(me["roles"], serde_json::json!(["admin"]));
 }
+
+#[test]
+fn the_binary_serves_with_defaults_and_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    // No AUTH_* settings but the port: the embedded defaults, relative to the working directory.
+    let mut child = auth_http()
+        .current_dir(folder.path())
+        .env("AUTH_LISTEN", "127.0.0.1:0")
+        .env("AUTH_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let entry: Value = serde_json::from_str(&line).ok()?;
+            (entry["message"] == "auth-http is listening").then(|| entry["port"].as_u64()).flatten()
+        })
+        .expect("the binary says where it listens");
+
+    let health = std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).expect("a port")));
+    assert!(health.is_ok(), "the binary accepts connections");
+    assert!(folder.path().join("data/auth.db").exists(), "the embedded database is under data/");
+    assert!(folder.path().join("data/master.key").exists(), "the embedded master key is under data/");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the binary did not stop within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a graceful stop exits 0, got {status}");
+}
