@@ -140,6 +140,11 @@ impl JwtCodec {
         Ok(())
     }
 
+    /// Whether a signing key is loaded, so that tokens can be issued.
+    pub fn can_sign(&self) -> bool {
+        self.current_ring().signing.is_some()
+    }
+
     /// The JSON Web Key Set of every key that may still verify a live token.
     pub fn jwks(&self) -> Value {
         json!({ "keys": self.current_ring().jwks })
@@ -164,7 +169,8 @@ impl JwtCodec {
 impl AccessTokenCodec for JwtCodec {
     fn sign(&self, claims: &AccessClaims) -> Result<auth_domain::tokens::AccessToken, InfrastructureError> {
         let ring = self.current_ring();
-        let signing = ring.signing.as_ref().ok_or_else(|| InfrastructureError::unexpected("no active signing key"))?;
+        let signing =
+            ring.signing.as_ref().ok_or_else(|| InfrastructureError::unavailable("no signing key is loaded yet"))?;
         let mut header = Header::new(signing.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(signing.kid.clone());

@@ -191,12 +191,14 @@ pub async fn ensure_signing_key(
     now: OffsetDateTime,
 ) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
     let keys = store.list_active().await?;
-    if keys.iter().any(|key| key.activates_at <= now && key.algorithm == algorithm.jose_name()) {
+    if keys.iter().any(|key| key.activates_at <= now) {
         return Ok(keys);
     }
     let key = generate_signing_key(algorithm, master_key, now, now);
-    tracing::info!(token.kid = %key.kid, token.alg = algorithm.jose_name(), "generated a new signing key");
-    store.insert(key).await?;
+    let kid = key.kid.clone();
+    if store.insert_if_none_active(key).await? {
+        tracing::info!(token.kid = %kid, token.alg = algorithm.jose_name(), "generated a new signing key");
+    }
     store.list_active().await
 }
 

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::startup::{Application, Components, open_and_migrate};
+use crate::startup::{Application, Components, Database, MigrationPolicy};
 
 #[derive(Debug, Parser)]
 #[command(name = "auth-http", version, about = "A JWT authentication service. Configured by AUTH_* variables.")]
@@ -15,8 +15,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Migrate the embedded database if needed, then serve (the default).
-    Serve,
+    /// Migrate the embedded database if needed, then serve (the default). On PostgreSQL, refuses
+    /// to serve while migrations are pending, unless `--migrate` is given.
+    Serve {
+        /// Apply pending PostgreSQL migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
     /// Apply pending migrations to AUTH_DATABASE_URL and exit.
     Migrate,
     /// Manage user accounts.
@@ -40,14 +45,16 @@ pub enum UsersCommand {
 /// Whatever stopped the command; `main` prints it and exits non-zero.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
-            let application = Application::build(settings).await?;
+        Command::Serve { migrate } => {
+            let policy = if migrate { MigrationPolicy::Apply } else { MigrationPolicy::Refuse };
+            let application = Application::build(settings, policy).await?;
             application.run_until_stopped().await.context("the server failed")?;
             tracing::info!("auth-http stopped");
             Ok(())
         }
         Command::Migrate => {
-            let (database, applied) = open_and_migrate(&settings).await?;
+            let database = Database::open(&settings)?;
+            let applied = database.migrate().await.context("cannot apply the migrations")?;
             for migration in &applied {
                 println!("applied {migration}");
             }
@@ -57,7 +64,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users { command } => {
-            let components = Components::build(&settings).await?;
+            let components = Components::build(&settings, MigrationPolicy::Refuse).await?;
             let (email, role, granted) = match &command {
                 UsersCommand::GrantRole { email, role } => (email, role, true),
                 UsersCommand::RevokeRole { email, role } => (email, role, false),

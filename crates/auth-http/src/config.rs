@@ -7,13 +7,37 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use auth_domain::RateLimit;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// How the database is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseSettings {
     /// The embedded mode: a SQLite file, created on first start.
     Sqlite { path: PathBuf },
+    /// The production mode: a PostgreSQL server shared by every replica.
+    Postgres { url: SecretString },
+}
+
+impl PartialEq for DatabaseSettings {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        match (self, other) {
+            (Self::Sqlite { path: left }, Self::Sqlite { path: right }) => left == right,
+            (Self::Postgres { url: left }, Self::Postgres { url: right }) => {
+                left.expose_secret() == right.expose_secret()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Where revocations and rate limits are kept.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// In this process: one node only.
+    InProcess,
+    /// In Redis, shared by every replica; keys begin with `prefix`.
+    Redis { url: SecretString, prefix: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +87,11 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub database: DatabaseSettings,
     pub database_pool_size: u32,
+    /// The longest a request waits for the database before it gets a 503.
+    pub database_timeout: Duration,
+    pub store: StoreSettings,
+    /// The longest a request waits for Redis before it gets a 503.
+    pub redis_timeout: Duration,
     pub mail_outbox: PathBuf,
     pub mail_from: String,
     pub public_url: String,
@@ -186,9 +215,14 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
         .collect()
 }
 
-/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit.
+/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit; also `250ms`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
+    if let Some(digits) = text.strip_suffix("ms") {
+        let millis: u64 =
+            digits.parse().ok().filter(|millis| *millis > 0 && digits.chars().all(|c| c.is_ascii_digit()))?;
+        return Some(Duration::from_millis(millis));
+    }
     let unit = text.chars().last()?;
     let seconds_per_unit = match unit {
         's' => 1,
@@ -228,30 +262,38 @@ impl Settings {
             ConfigError::new("AUTH_LISTEN", format!("expected an address such as 127.0.0.1:8080, got {listen:?}"))
         })?;
 
-        let database_url = parsed("AUTH_DATABASE_URL", "sqlite://data/auth.db");
-        let database = if let Some(path) = database_url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err(ConfigError::new(
-                    "AUTH_DATABASE_URL",
-                    "sqlite:// needs a file path, e.g. sqlite://data/auth.db",
-                ));
+        let database_url = source.secret("AUTH_DATABASE_URL")?;
+        let database = match database_url.as_ref().map(ExposeSecret::expose_secret) {
+            None => DatabaseSettings::Sqlite { path: PathBuf::from("data/auth.db") },
+            Some(url) if url.starts_with("sqlite://") => {
+                let path = &url["sqlite://".len()..];
+                if path.is_empty() {
+                    return Err(ConfigError::new(
+                        "AUTH_DATABASE_URL",
+                        "sqlite:// needs a file path, e.g. sqlite://data/auth.db",
+                    ));
+                }
+                DatabaseSettings::Sqlite { path: PathBuf::from(path) }
             }
-            DatabaseSettings::Sqlite { path: PathBuf::from(path) }
-        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            return Err(ConfigError::new(
-                "AUTH_DATABASE_URL",
-                "PostgreSQL is not supported by this build yet; use sqlite://PATH",
-            ));
-        } else {
-            return Err(ConfigError::new("AUTH_DATABASE_URL", "expected sqlite://PATH or postgres://..."));
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DatabaseSettings::Postgres { url: SecretString::from(url.to_owned()) }
+            }
+            // The value is not echoed: a mistyped URL may still hold a password.
+            Some(_) => return Err(ConfigError::new("AUTH_DATABASE_URL", "expected sqlite://PATH or postgres://...")),
         };
-
-        if source.get("AUTH_REDIS_URL").is_some() {
-            return Err(ConfigError::new(
-                "AUTH_REDIS_URL",
-                "Redis is not supported by this build yet; unset it to use the in-process store",
-            ));
-        }
+        let store = match source.secret("AUTH_REDIS_URL")? {
+            None => StoreSettings::InProcess,
+            Some(url)
+                if url.expose_secret().starts_with("redis://") || url.expose_secret().starts_with("rediss://") =>
+            {
+                let prefix = parsed("AUTH_REDIS_PREFIX", "auth:");
+                if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+                    return Err(ConfigError::new("AUTH_REDIS_PREFIX", "must be non-empty, without spaces"));
+                }
+                StoreSettings::Redis { url, prefix }
+            }
+            Some(_) => return Err(ConfigError::new("AUTH_REDIS_URL", "expected redis://... or rediss://...")),
+        };
         if source.get("AUTH_SMTP_URL").is_some() {
             return Err(ConfigError::new(
                 "AUTH_SMTP_URL",
@@ -326,8 +368,14 @@ impl Settings {
         };
 
         let master_key = source.secret("AUTH_MASTER_KEY")?;
+        if master_key.is_none() && matches!(database, DatabaseSettings::Postgres { .. }) {
+            return Err(ConfigError::new(
+                "AUTH_MASTER_KEY",
+                "is required with PostgreSQL: every replica must seal and open the signing keys with the same key \
+                 (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)",
+            ));
+        }
         if let Some(key) = &master_key {
-            use secrecy::ExposeSecret;
             auth_adapters::keys::MasterKey::from_base64(key.expose_secret())
                 .map_err(|_| ConfigError::new("AUTH_MASTER_KEY", "expected the base64 of exactly 32 bytes"))?;
         }
@@ -368,6 +416,9 @@ impl Settings {
             listen,
             database,
             database_pool_size: u32::try_from(pool_size).unwrap_or(16),
+            database_timeout: duration("AUTH_DATABASE_TIMEOUT", "3s")?,
+            store,
+            redis_timeout: duration("AUTH_REDIS_TIMEOUT", "1s")?,
             mail_outbox: PathBuf::from(parsed("AUTH_MAIL_OUTBOX", "data/outbox")),
             mail_from,
             public_url,
@@ -402,6 +453,7 @@ impl Settings {
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            DatabaseSettings::Postgres { .. } => PathBuf::from("data"),
         }
     }
 }
@@ -436,6 +488,29 @@ mod tests {
     }
 
     #[test]
+    fn postgres_needs_a_master_key_and_redis_takes_a_prefix() {
+        let error = load(&[("AUTH_DATABASE_URL", "postgres://user:pw@db/auth")]).expect_err("no master key");
+        assert_eq!(error.variable, "AUTH_MASTER_KEY");
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let settings = load(&[
+            ("AUTH_DATABASE_URL", "postgres://user:pw@db/auth"),
+            ("AUTH_MASTER_KEY", key),
+            ("AUTH_REDIS_URL", "redis://cache:6379"),
+        ])
+        .expect("valid");
+        assert!(matches!(settings.database, DatabaseSettings::Postgres { .. }));
+        assert!(matches!(settings.store, StoreSettings::Redis { ref prefix, .. } if prefix == "auth:"));
+        assert!(!format!("{settings:?}").contains("pw@"), "the URL's password never prints");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_named_but_not_echoed() {
+        let error = load(&[("AUTH_DATABASE_URL", "mysql://root:hunter2@db")]).expect_err("invalid");
+        assert_eq!(error.variable, "AUTH_DATABASE_URL");
+        assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
     fn a_bad_master_key_is_named_but_not_echoed() {
         let error = load(&[("AUTH_MASTER_KEY", "hunter2-secret")]).expect_err("invalid");
         assert_eq!(error.variable, "AUTH_MASTER_KEY");
@@ -450,6 +525,8 @@ mod tests {
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0ms"), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
         settings.log_format.unwrap_or_else(telemetry::default_format),
         std::io::stderr,
     ));
-    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+    match run(cli.command.unwrap_or(Command::Serve { migrate: false }), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "auth-http failed");

@@ -14,16 +14,24 @@ use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_signing_key};
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::outbox::OutboxMailer;
+use auth_adapters::postgres::{
+    PostgresAuditLog, PostgresDatabase, PostgresOneTimeTokenRepository, PostgresSessionRepository,
+    PostgresSigningKeyStore, PostgresUserRepository,
+};
+use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sqlite::{
     SqliteAuditLog, SqliteDatabase, SqliteOneTimeTokenRepository, SqliteSessionRepository, SqliteSigningKeyStore,
     SqliteUserRepository,
 };
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
-use auth_domain::ports::{Clock, IdGenerator, SigningKeyStore};
-use auth_domain::{AuthPolicy, AuthPorts, AuthService, PasswordPolicy, RateLimits, RefreshSecret};
+use auth_domain::ports::{
+    AuditLog, Clock, IdGenerator, OneTimeTokenRepository, RateLimiter, RevocationStore, SessionRepository,
+    SigningKeyStore, UserRepository,
+};
+use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
 use secrecy::{ExposeSecret, SecretBox};
 
-use crate::config::{DatabaseSettings, Settings};
+use crate::config::{DatabaseSettings, Settings, StoreSettings};
 use crate::error::{ApiError, json_error};
 use crate::extractors::TrustedProxies;
 use crate::request_id::{ResponseHeaders, middleware};
@@ -33,11 +41,74 @@ use crate::routes;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// How often each process re-reads the signing keys, to pick up a rotation made elsewhere.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often a process whose database was unreachable at start tries again.
+const BOOTSTRAP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The database of either mode.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(SqliteDatabase),
+    Postgres(PostgresDatabase),
+}
+
+impl Database {
+    /// Opens the pool. For PostgreSQL this connects to nothing yet.
+    ///
+    /// # Errors
+    /// When the SQLite file cannot be opened or the pool cannot be built.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.database {
+            DatabaseSettings::Sqlite { path } => SqliteDatabase::open(path, settings.database_pool_size)
+                .map(Self::Sqlite)
+                .with_context(|| format!("cannot open the SQLite database {}", path.display())),
+            DatabaseSettings::Postgres { url } => {
+                let pool_size = usize::try_from(settings.database_pool_size).unwrap_or(16);
+                Ok(Self::Postgres(PostgresDatabase::new(url, pool_size, settings.database_timeout)?))
+            }
+        }
+    }
+
+    /// # Errors
+    /// When the database cannot be reached or a migration fails.
+    pub async fn migrate(&self) -> Result<Vec<String>, InfrastructureError> {
+        match self {
+            Self::Sqlite(database) => database.migrate().await,
+            Self::Postgres(database) => database.migrate().await,
+        }
+    }
+
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, InfrastructureError> {
+        match self {
+            Self::Sqlite(database) => database.pending_migrations().await,
+            Self::Postgres(database) => database.pending_migrations().await,
+        }
+    }
+
+    /// # Errors
+    /// When the database does not answer in time.
+    pub async fn ping(&self) -> Result<(), InfrastructureError> {
+        match self {
+            Self::Sqlite(database) => database.ping().await,
+            Self::Postgres(database) => database.ping().await,
+        }
+    }
+
+    fn signing_keys(&self) -> Arc<dyn SigningKeyStore> {
+        match self {
+            Self::Sqlite(database) => Arc::new(SqliteSigningKeyStore::new(database.clone())),
+            Self::Postgres(database) => Arc::new(PostgresSigningKeyStore::new(database.clone())),
+        }
+    }
+}
 
 /// What the health routes look at.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
-    pub database: SqliteDatabase,
+    pub database: Database,
+    pub redis: Option<RedisStore>,
+    pub codec: Arc<JwtCodec>,
 }
 
 /// Everything built from the settings: the domain service and the adapters routes need directly.
@@ -46,9 +117,6 @@ pub struct Components {
     pub service: AuthService,
     pub codec: Arc<JwtCodec>,
     pub dependencies: Dependencies,
-    key_store: Arc<dyn SigningKeyStore>,
-    master_key: Arc<MasterKey>,
-    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Components {
@@ -64,27 +132,106 @@ fn to_time(duration: Duration) -> time::Duration {
     time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }
 
-/// Opens the database, applying pending migrations.
-///
-/// # Errors
-/// When the database cannot be opened or migrated.
-pub async fn open_database(settings: &Settings) -> anyhow::Result<SqliteDatabase> {
-    open_and_migrate(settings).await.map(|(database, _)| database)
+/// Whether `serve` may apply pending PostgreSQL migrations itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    /// Apply them (the embedded mode always does; `serve --migrate` on PostgreSQL).
+    Apply,
+    /// Refuse to serve while any is pending: in production, migrations are a deliberate step.
+    Refuse,
 }
 
-/// Opens the database and applies pending migrations; returns the names of those applied.
-///
-/// # Errors
-/// When the database cannot be opened or migrated.
-pub async fn open_and_migrate(settings: &Settings) -> anyhow::Result<(SqliteDatabase, Vec<String>)> {
-    let DatabaseSettings::Sqlite { path } = &settings.database;
-    let database = SqliteDatabase::open(path, settings.database_pool_size)
-        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-    let applied = database.migrate().await.context("cannot apply the database migrations")?;
-    for migration in &applied {
-        tracing::info!(db.migration = %migration, "applied a database migration");
+/// Why the database could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(
+        "{} database migrations are pending ({}): run `auth-http migrate` (or `cargo xtask migrate`), \
+         or start with `auth-http serve --migrate`", .0.len(), .0.join(", ")
+    )]
+    PendingMigrations(Vec<String>),
+    #[error("the database is unreachable")]
+    Unavailable(#[source] InfrastructureError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<InfrastructureError> for BootstrapError {
+    fn from(error: InfrastructureError) -> Self {
+        match error {
+            InfrastructureError::Unavailable(_) => Self::Unavailable(error),
+            InfrastructureError::Unexpected(_) => Self::Other(anyhow::Error::new(error)),
+        }
     }
-    Ok((database, applied))
+}
+
+/// Keeps the signing keys of this process current: loads them once the database answers, then
+/// re-reads them now and then, so that a rotation made elsewhere arrives without a restart.
+#[derive(Clone)]
+struct KeyKeeper {
+    database: Database,
+    key_store: Arc<dyn SigningKeyStore>,
+    codec: Arc<JwtCodec>,
+    master_key: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    migrations: MigrationPolicy,
+}
+
+impl KeyKeeper {
+    /// Applies or checks migrations, makes the first signing key if there is none, loads the keys.
+    async fn bootstrap(&self) -> Result<(), BootstrapError> {
+        let applied = match (&self.database, self.migrations) {
+            (Database::Sqlite(_), _) | (Database::Postgres(_), MigrationPolicy::Apply) => {
+                self.database.migrate().await?
+            }
+            (Database::Postgres(_), MigrationPolicy::Refuse) => {
+                let pending = self.database.pending_migrations().await?;
+                if !pending.is_empty() {
+                    return Err(BootstrapError::PendingMigrations(pending));
+                }
+                Vec::new()
+            }
+        };
+        for migration in &applied {
+            tracing::info!(db.migration = %migration, "applied a database migration");
+        }
+        let keys =
+            ensure_signing_key(self.key_store.as_ref(), SigningAlgorithm::EdDsa, &self.master_key, self.clock.now())
+                .await?;
+        self.codec.install(&keys, &self.master_key, self.clock.now()).context("cannot load the signing keys")?;
+        Ok(())
+    }
+
+    async fn reload(&self) {
+        match self.key_store.list_active().await {
+            Ok(keys) => {
+                if let Err(error) = self.codec.install(&keys, &self.master_key, self.clock.now()) {
+                    tracing::error!(error = %error, "cannot reload the signing keys; keeping the previous ones");
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "cannot read the signing keys; keeping the previous ones"),
+        }
+    }
+
+    /// Runs for the life of the process.
+    fn spawn(self, mut bootstrapped: bool) {
+        tokio::spawn(async move {
+            loop {
+                let pause = if bootstrapped { KEY_RELOAD_INTERVAL } else { BOOTSTRAP_RETRY_INTERVAL };
+                tokio::time::sleep(pause).await;
+                if bootstrapped {
+                    self.reload().await;
+                    continue;
+                }
+                match self.bootstrap().await {
+                    Ok(()) => {
+                        bootstrapped = true;
+                        tracing::info!("the database answers: signing keys loaded, ready to serve");
+                    }
+                    Err(error) => tracing::warn!(error = %error, "the database is not ready yet; retrying"),
+                }
+            }
+        });
+    }
 }
 
 /// The master key: AUTH_MASTER_KEY, or in the embedded mode a key file beside the database.
@@ -110,20 +257,38 @@ fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 impl Components {
     /// Builds every adapter and the domain service.
     ///
+    /// A PostgreSQL or Redis server that is merely unreachable does not stop this: the process
+    /// starts, `/readyz` answers 503 naming it, and the keys are loaded once it answers.
+    ///
     /// # Errors
-    /// When the database, the master key or the signing keys cannot be set up.
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let database = open_database(settings).await?;
+    /// When a setting cannot be honoured, migrations are pending under [`MigrationPolicy::Refuse`],
+    /// or the SQLite database cannot be set up.
+    pub async fn build(settings: &Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
+        let database = Database::open(settings)?;
         let master_key = Arc::new(master_key(settings)?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
-
-        let key_store: Arc<dyn SigningKeyStore> = Arc::new(SqliteSigningKeyStore::new(database.clone()));
         let codec = Arc::new(JwtCodec::new(settings.issuer.clone(), settings.audience.clone()));
-        let keys = ensure_signing_key(key_store.as_ref(), SigningAlgorithm::EdDsa, &master_key, clock.now())
-            .await
-            .context("cannot load or create the signing key")?;
-        codec.install(&keys, &master_key, clock.now()).context("cannot load the signing keys")?;
+
+        let keys = KeyKeeper {
+            key_store: database.signing_keys(),
+            database: database.clone(),
+            codec: codec.clone(),
+            master_key: master_key.clone(),
+            clock: clock.clone(),
+            migrations,
+        };
+        match keys.bootstrap().await {
+            Ok(()) => keys.spawn(true),
+            Err(BootstrapError::Unavailable(error)) if matches!(database, Database::Postgres(_)) => {
+                tracing::warn!(
+                    error = %error,
+                    "PostgreSQL is unreachable: serving anyway; /readyz answers 503 until it is back"
+                );
+                keys.spawn(false);
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("the database is not ready")),
+        }
 
         let pepper = settings
             .password_pepper
@@ -136,17 +301,56 @@ impl Components {
             .with_context(|| format!("cannot create the mail outbox {}", settings.mail_outbox.display()))?;
         tracing::info!(
             mail.outbox = %settings.mail_outbox.display(),
-            "no SMTP server configured: mail is written to the outbox folder; revocations and rate limits are \
-             kept in this process (run one process per database)"
+            "no SMTP server configured: mail is written to the outbox folder"
         );
 
+        let (revocations, rate_limiter, redis): (Arc<dyn RevocationStore>, Arc<dyn RateLimiter>, _) = match &settings
+            .store
+        {
+            StoreSettings::InProcess => {
+                tracing::info!(
+                    "AUTH_REDIS_URL is unset: revocations and rate limits are kept in this process (one node only)"
+                );
+                (Arc::new(InMemoryRevocationStore::new()), Arc::new(InMemoryRateLimiter::new()), None)
+            }
+            StoreSettings::Redis { url, prefix } => {
+                let store = RedisStore::new(url.expose_secret(), prefix.clone(), settings.redis_timeout)
+                    .context("AUTH_REDIS_URL cannot be used")?;
+                tracing::info!(redis.prefix = %prefix, "revocations and rate limits are kept in Redis, shared by every replica");
+                (
+                    Arc::new(RedisRevocationStore::new(store.clone())),
+                    Arc::new(RedisRateLimiter::new(store.clone())),
+                    Some(store),
+                )
+            }
+        };
+
+        let (users, sessions, one_time_tokens, audit): (
+            Arc<dyn UserRepository>,
+            Arc<dyn SessionRepository>,
+            Arc<dyn OneTimeTokenRepository>,
+            Arc<dyn AuditLog>,
+        ) = match &database {
+            Database::Sqlite(database) => (
+                Arc::new(SqliteUserRepository::new(database.clone())),
+                Arc::new(SqliteSessionRepository::new(database.clone())),
+                Arc::new(SqliteOneTimeTokenRepository::new(database.clone())),
+                Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
+            ),
+            Database::Postgres(database) => (
+                Arc::new(PostgresUserRepository::new(database.clone())),
+                Arc::new(PostgresSessionRepository::new(database.clone())),
+                Arc::new(PostgresOneTimeTokenRepository::new(database.clone())),
+                Arc::new(PostgresAuditLog::new(database.clone(), ids.clone())),
+            ),
+        };
         let ports = AuthPorts {
-            users: Arc::new(SqliteUserRepository::new(database.clone())),
-            sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
-            one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone())),
-            audit: Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
-            revocations: Arc::new(InMemoryRevocationStore::new()),
-            rate_limiter: Arc::new(InMemoryRateLimiter::new()),
+            users,
+            sessions,
+            one_time_tokens,
+            audit,
+            revocations,
+            rate_limiter,
             mailer: Arc::new(mailer),
             hasher: Arc::new(hasher),
             tokens: codec.clone(),
@@ -177,36 +381,9 @@ impl Components {
         };
         Ok(Self {
             service: AuthService::new(ports, policy),
-            codec,
-            dependencies: Dependencies { database },
-            key_store,
-            master_key,
-            clock,
+            codec: codec.clone(),
+            dependencies: Dependencies { database, redis, codec },
         })
-    }
-
-    /// Re-reads the signing keys now and then, so that a rotation made by another process (or
-    /// `auth-http keys rotate`) reaches this one without a restart.
-    fn spawn_key_reloader(&self) {
-        let (key_store, codec, master_key, clock) =
-            (self.key_store.clone(), self.codec.clone(), self.master_key.clone(), self.clock.clone());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(KEY_RELOAD_INTERVAL);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                match key_store.list_active().await {
-                    Ok(keys) => {
-                        if let Err(error) = codec.install(&keys, &master_key, clock.now()) {
-                            tracing::error!(error = %error, "cannot reload the signing keys; keeping the previous ones");
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error, "cannot read the signing keys; keeping the previous ones")
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -227,9 +404,8 @@ impl Application {
     ///
     /// # Errors
     /// When a component cannot be built or the address cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let components = Components::build(&settings).await?;
-        components.spawn_key_reloader();
+    pub async fn build(settings: Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
+        let components = Components::build(&settings, migrations).await?;
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();

@@ -4,13 +4,10 @@ use async_trait::async_trait;
 use auth_domain::ports::AuditLog;
 use auth_domain::{InfrastructureError, NewAuditEvent};
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::schema::audit_events;
 use super::{SqliteDatabase, encode_instant};
-
-/// The `prev_hash` of the first row.
-const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::audit_chain::{ChainedFields, GENESIS_HASH, chain_hash, to_microseconds};
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::sqlite::Sqlite))]
@@ -25,35 +22,6 @@ struct AuditRow {
     created_at: String,
     prev_hash: String,
     hash: String,
-}
-
-/// The hash of a row: its predecessor's hash and its content, with personal fields (IP, user
-/// agent) entering only through their own digests, so that erasing them later leaves the chain
-/// verifiable.
-fn chain_hash(prev_hash: &str, row: &AuditRow) -> String {
-    let digest_of = |field: &Option<String>| field.as_deref().map(|value| hex(&Sha256::digest(value.as_bytes())));
-    let content = serde_json::json!([
-        row.id,
-        row.user_id,
-        row.session_id,
-        row.event,
-        digest_of(&row.ip),
-        digest_of(&row.user_agent),
-        row.detail,
-        row.created_at,
-    ]);
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(content.to_string().as_bytes());
-    hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 /// The audit log stored in SQLite.
@@ -78,6 +46,7 @@ impl std::fmt::Debug for SqliteAuditLog {
 #[async_trait]
 impl AuditLog for SqliteAuditLog {
     async fn append(&self, event: NewAuditEvent) -> Result<(), InfrastructureError> {
+        let created_at = to_microseconds(event.created_at);
         let mut row = AuditRow {
             id: self.ids.new_id().to_string(),
             user_id: event.user_id.map(|id| id.to_string()),
@@ -86,7 +55,7 @@ impl AuditLog for SqliteAuditLog {
             ip: event.ip,
             user_agent: event.user_agent,
             detail: event.detail.to_string(),
-            created_at: encode_instant(event.created_at),
+            created_at: encode_instant(created_at),
             prev_hash: String::new(),
             hash: String::new(),
         };
@@ -100,7 +69,17 @@ impl AuditLog for SqliteAuditLog {
                     .first(connection)
                     .optional()?;
                 row.prev_hash = prev_hash.unwrap_or_else(|| GENESIS_HASH.to_owned());
-                row.hash = chain_hash(&row.prev_hash, &row);
+                let fields = ChainedFields {
+                    id: &row.id,
+                    user_id: row.user_id.as_deref(),
+                    session_id: row.session_id.as_deref(),
+                    event: row.event,
+                    ip: row.ip.as_deref(),
+                    user_agent: row.user_agent.as_deref(),
+                    detail: &row.detail,
+                    created_at,
+                };
+                row.hash = chain_hash(&row.prev_hash, &fields);
                 diesel::insert_into(audit_events::table).values(&row).execute(connection)?;
                 Ok(())
             })

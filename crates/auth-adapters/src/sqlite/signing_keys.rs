@@ -65,7 +65,35 @@ impl SigningKeyStore for SqliteSigningKeyStore {
     }
 
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError> {
-        let row = SigningKeyRow {
+        let row = SigningKeyRow::from(key);
+        self.database
+            .write(move |connection| {
+                diesel::insert_into(signing_keys::table).values(&row).execute(connection)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn insert_if_none_active(&self, key: StoredSigningKey) -> Result<bool, InfrastructureError> {
+        let row = SigningKeyRow::from(key);
+        self.database
+            .write(move |connection| {
+                // The IMMEDIATE transaction holds the write lock from the check to the insert.
+                let active: i64 =
+                    signing_keys::table.filter(signing_keys::retired_at.is_null()).count().get_result(connection)?;
+                if active > 0 {
+                    return Ok(false);
+                }
+                diesel::insert_into(signing_keys::table).values(&row).execute(connection)?;
+                Ok(true)
+            })
+            .await
+    }
+}
+
+impl From<StoredSigningKey> for SigningKeyRow {
+    fn from(key: StoredSigningKey) -> Self {
+        Self {
             kid: key.kid,
             algorithm: key.algorithm,
             public_key: key.public_key,
@@ -73,12 +101,6 @@ impl SigningKeyStore for SqliteSigningKeyStore {
             created_at: encode_instant(key.created_at),
             activates_at: encode_instant(key.activates_at),
             retired_at: key.retired_at.map(encode_instant),
-        };
-        self.database
-            .write(move |connection| {
-                diesel::insert_into(signing_keys::table).values(&row).execute(connection)?;
-                Ok(())
-            })
-            .await
+        }
     }
 }

@@ -9,7 +9,7 @@ use auth_domain::{AuditEventKind, NewAuditEvent, SessionId, UserId};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::now;
+use crate::support::{RACE_ROUNDS, now};
 
 /// An event of `kind` with every optional field set.
 fn a_full_event(kind: AuditEventKind) -> NewAuditEvent {
@@ -47,15 +47,17 @@ pub async fn appending_events_succeeds(audit_log: &dyn AuditLog) {
 }
 
 pub async fn concurrent_appends_all_succeed(audit_log: &dyn AuditLog) {
-    let (a, b, c, d) = tokio::join!(
-        audit_log.append(a_full_event(AuditEventKind::TokenRefreshed)),
-        audit_log.append(a_full_event(AuditEventKind::TokenRefreshed)),
-        audit_log.append(a_bare_event(AuditEventKind::LoginThrottled)),
-        audit_log.append(a_full_event(AuditEventKind::Logout)),
-    );
+    for round in 0..RACE_ROUNDS {
+        let (a, b, c, d) = tokio::join!(
+            audit_log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+            audit_log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+            audit_log.append(a_bare_event(AuditEventKind::LoginThrottled)),
+            audit_log.append(a_full_event(AuditEventKind::Logout)),
+        );
 
-    for outcome in [a, b, c, d] {
-        outcome.expect("every concurrent append succeeds");
+        for outcome in [a, b, c, d] {
+            outcome.unwrap_or_else(|error| panic!("round {round}: a concurrent append failed: {error:?}"));
+        }
     }
 }
 
@@ -80,6 +82,7 @@ mod sqlite_only {
 
     use super::{a_bare_event, a_full_event};
     use crate::backends;
+    use crate::support::RACE_ROUNDS;
 
     /// The `prev_hash` of the first row, as the migration documents it.
     const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -143,18 +146,20 @@ mod sqlite_only {
         let first_rows = rows_in_chain_order(&fixture.database_path);
 
         // Concurrent appends must queue, not fork the chain by reading the same last hash.
-        let (a, b, c, d) = tokio::join!(
-            log.append(a_full_event(AuditEventKind::TokenRefreshed)),
-            log.append(a_full_event(AuditEventKind::TokenRefreshed)),
-            log.append(a_bare_event(AuditEventKind::LoginThrottled)),
-            log.append(a_full_event(AuditEventKind::Logout)),
-        );
-        for outcome in [a, b, c, d] {
-            outcome.expect("every concurrent append succeeds");
+        for _ in 0..RACE_ROUNDS {
+            let (a, b, c, d) = tokio::join!(
+                log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+                log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+                log.append(a_bare_event(AuditEventKind::LoginThrottled)),
+                log.append(a_full_event(AuditEventKind::Logout)),
+            );
+            for outcome in [a, b, c, d] {
+                outcome.expect("every concurrent append succeeds");
+            }
         }
         let rows = rows_in_chain_order(&fixture.database_path);
 
-        assert_eq!(rows.len(), sequential.len() + 4, "one row per append: {rows:#?}");
+        assert_eq!(rows.len(), sequential.len() + 4 * RACE_ROUNDS, "one row per append");
         for (row, event) in rows.iter().zip(&sequential) {
             assert_stored_as_appended(row, event);
         }
@@ -169,6 +174,6 @@ mod sqlite_only {
         let mut hashes: Vec<&str> = rows.iter().map(|row| row.hash.as_str()).collect();
         hashes.sort_unstable();
         hashes.dedup();
-        assert_eq!(hashes.len(), rows.len(), "two rows share a hash: {rows:#?}");
+        assert_eq!(hashes.len(), rows.len(), "two rows share a hash");
     }
 }

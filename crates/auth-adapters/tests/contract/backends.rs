@@ -3,17 +3,92 @@
 //! Every repository fixture has the fields `users`, `sessions`, `one_time_tokens`, `audit_log` and
 //! `signing_keys`; every store fixture has `revocations` and `rate_limiter`. The port modules reach
 //! them by those names, so a new backend's fixture only has to use them too.
+//!
+//! A backend that needs a server takes its URL from a variable and returns `Option<Fixture>`:
+//! `None`, after [`server_url`] has announced the skip (or panicked, in CI), when it is not set.
 
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
+use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sqlite::{
     SqliteAuditLog, SqliteDatabase, SqliteOneTimeTokenRepository, SqliteSessionRepository, SqliteSigningKeyStore,
     SqliteUserRepository,
 };
 use auth_adapters::system::UuidV7Generator;
 use tempfile::TempDir;
+use uuid::Uuid;
+
+/// What a fixture function returns: its fixture, or `None` when its backend is not configured on
+/// this machine. [`contract_tests!`](crate::contract_tests) skips a test on `None`.
+pub trait FixtureOrSkip {
+    type Fixture;
+
+    fn into_fixture(self) -> Option<Self::Fixture>;
+}
+
+/// The fixture of a backend that may be absent.
+impl<Fixture> FixtureOrSkip for Option<Fixture> {
+    type Fixture = Fixture;
+
+    fn into_fixture(self) -> Option<Fixture> {
+        self
+    }
+}
+
+/// Marks fixtures of backends that are always there (embedded, in-process): returned bare.
+macro_rules! always_available {
+    ($($fixture:ty),+ $(,)?) => {
+        $(
+            impl FixtureOrSkip for $fixture {
+                type Fixture = Self;
+
+                fn into_fixture(self) -> Option<Self> {
+                    Some(self)
+                }
+            }
+        )+
+    };
+}
+
+always_available!(SqliteFixture, InMemoryFixture);
+
+/// Whether we run in CI, where every backend must run: CI services set `CI=true`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false" | "FALSE" | "False"))
+}
+
+/// The suites already announced as skipped, so that each says so once, not once per test.
+static ANNOUNCED_SKIPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Says that `suite` is skipped because `variable` is not set, suggesting `example` as its value;
+/// panics instead in CI, where a skipped backend would pass unnoticed.
+///
+/// The line goes straight to the process's standard error rather than through `eprintln!`, which
+/// the test harness captures and hides for a passing test.
+pub fn skip_or_panic(suite: &str, variable: &str, example: &str) {
+    assert!(!in_ci(), "the {suite} are required in CI, but {variable} is not set (e.g. {variable}={example})");
+    let mut announced = ANNOUNCED_SKIPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !announced.iter().any(|announced_suite| announced_suite == suite) {
+        announced.push(suite.to_owned());
+        // Nothing useful can be done if standard error is gone.
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {suite} (set {variable}={example} to run them)");
+    }
+}
+
+/// The server URL in `variable`, or `None` after [`skip_or_panic`] when it is unset or empty.
+pub fn server_url(suite: &str, variable: &str, example: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            skip_or_panic(suite, variable, example);
+            None
+        }
+    }
+}
 
 /// Enough connections for the concurrency contracts to run their contenders side by side.
 const SQLITE_POOL_SIZE: u32 = 4;
@@ -60,4 +135,37 @@ pub struct InMemoryFixture {
 /// all backends alike.
 pub async fn in_memory() -> InMemoryFixture {
     InMemoryFixture::default()
+}
+
+/// Generous, for a shared CI machine: the contracts test behaviour, not latency.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Redis stores, under a key prefix no other test uses.
+#[derive(Debug)]
+pub struct RedisFixture {
+    pub revocations: RedisRevocationStore,
+    pub rate_limiter: RedisRateLimiter,
+    pub store: RedisStore,
+    /// Every key this fixture writes starts with it.
+    pub prefix: String,
+    /// The server's URL, for the Redis-only tests that inspect keys or sit in front of it.
+    pub url: String,
+}
+
+/// The Redis stores on the server named by AUTH_TEST_REDIS_URL, with a fresh key prefix
+/// (`{AUTH_TEST_REDIS_PREFIX, by default "authd-test:"}{uuid}:`) so tests never see each other's
+/// keys. Nothing is deleted afterwards: every key the stores write expires on its own.
+pub async fn redis() -> Option<RedisFixture> {
+    let url = server_url("Redis contract tests", "AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379")?;
+    let base_prefix = std::env::var("AUTH_TEST_REDIS_PREFIX").unwrap_or_else(|_| "authd-test:".to_owned());
+    let prefix = format!("{base_prefix}{}:", Uuid::new_v4());
+    let store = RedisStore::new(&url, prefix.clone(), REDIS_TIMEOUT).expect("AUTH_TEST_REDIS_URL is a valid Redis URL");
+    store.ping().await.expect("the Redis server named by AUTH_TEST_REDIS_URL answers PING");
+    Some(RedisFixture {
+        revocations: RedisRevocationStore::new(store.clone()),
+        rate_limiter: RedisRateLimiter::new(store.clone()),
+        store,
+        prefix,
+        url,
+    })
 }

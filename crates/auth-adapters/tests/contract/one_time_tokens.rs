@@ -7,7 +7,7 @@ use auth_domain::ports::{OneTimeTokenRecord, OneTimeTokenRepository, TokenPurpos
 use auth_domain::{TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
 
-use crate::support::{an_existing_user, now, random_token_hash};
+use crate::support::{RACE_ROUNDS, an_existing_user, now, random_token_hash};
 
 /// Stores a token of `purpose` for `user_id`, issued at `now` and valid for one hour from then.
 async fn a_stored_token(
@@ -102,8 +102,7 @@ pub async fn of_concurrent_consumptions_of_one_token_exactly_one_succeeds(
     users: &dyn UserRepository,
 ) {
     let user = an_existing_user(users).await;
-    // A race may go right by luck: run several.
-    for round in 0..8 {
+    for round in 0..RACE_ROUNDS {
         let now = now();
         let hash = a_stored_token(tokens, user.id, TokenPurpose::PasswordReset, now).await;
 

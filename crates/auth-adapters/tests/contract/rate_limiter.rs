@@ -7,7 +7,7 @@ use std::time::Duration;
 use auth_domain::ports::RateLimiter;
 use auth_domain::{RateDecision, RateLimit};
 
-use crate::support::unique;
+use crate::support::{RACE_ROUNDS, unique};
 
 const WINDOW: Duration = Duration::from_secs(60);
 const LIMIT: RateLimit = RateLimit::new(3, WINDOW);
@@ -84,13 +84,60 @@ pub async fn keys_are_counted_independently(limiter: &dyn RateLimiter) {
     assert_refused(hit(limiter, &fresh).await);
 }
 
+pub async fn of_concurrent_hits_on_one_key_exactly_the_limit_are_allowed(limiter: &dyn RateLimiter) {
+    for round in 0..RACE_ROUNDS {
+        let key = unique("login");
+
+        // Eight hits in flight at once: a limiter that reads, then writes in a second step lets
+        // several of them see the same count.
+        let (a, b, c, d) = tokio::join!(hit(limiter, &key), hit(limiter, &key), hit(limiter, &key), hit(limiter, &key));
+        let (e, f, g, h) = tokio::join!(hit(limiter, &key), hit(limiter, &key), hit(limiter, &key), hit(limiter, &key));
+
+        let decisions = [a, b, c, d, e, f, g, h];
+        let mut remaining: Vec<u32> =
+            decisions.iter().filter(|decision| decision.allowed).map(|decision| decision.remaining).collect();
+        remaining.sort_unstable();
+        assert_eq!(
+            remaining,
+            [0, 1, 2],
+            "round {round}: exactly {} hits allowed, each its own count: {decisions:?}",
+            LIMIT.max
+        );
+        for decision in decisions.into_iter().filter(|decision| !decision.allowed) {
+            assert_refused(decision);
+        }
+    }
+}
+
+pub async fn events_are_forgotten_once_two_windows_have_passed(limiter: &dyn RateLimiter) {
+    let short = RateLimit::new(3, Duration::from_millis(300));
+    let key = unique("login");
+    for used in 1..=short.max {
+        let decision = limiter.hit(&key, short).await.expect("the hit is counted");
+        assert!(decision.allowed, "hit {used} must be allowed: {decision:?}");
+        assert_eq!(decision.remaining, short.max - used, "after hit {used}: {decision:?}");
+    }
+
+    // Past two whole windows, neither the current nor the previous window holds these events.
+    tokio::time::sleep(short.window * 3).await;
+
+    let decision = limiter.hit(&key, short).await.expect("the hit is counted");
+    assert!(decision.allowed, "the old events no longer count: {decision:?}");
+    assert_eq!(decision.remaining, short.max - 1, "only this hit counts: {decision:?}");
+}
+
 contract_tests! {
-    backends: { in_memory => crate::backends::in_memory },
+    backends: {
+        in_memory => crate::backends::in_memory,
+        redis => crate::backends::redis,
+    },
     ports: |fixture| (&fixture.rate_limiter),
     tests: [
         hits_are_allowed_up_to_the_limit_then_refused,
         peeking_does_not_count,
         resetting_a_key_forgets_its_events,
         keys_are_counted_independently,
+        of_concurrent_hits_on_one_key_exactly_the_limit_are_allowed,
+        events_are_forgotten_once_two_windows_have_passed,
     ],
 }

@@ -11,7 +11,7 @@ use auth_domain::{RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::support::{an_existing_user, now, random_token_hash};
+use crate::support::{RACE_ROUNDS, an_existing_user, now, random_token_hash};
 
 /// A live session of `user_id` created at `created_at`, 30 days long and 7 days idle, not stored.
 fn a_session(user_id: UserId, created_at: OffsetDateTime) -> Session {
@@ -147,8 +147,7 @@ pub async fn of_concurrent_rotations_of_one_parent_exactly_one_wins(
     sessions: &dyn SessionRepository,
     users: &dyn UserRepository,
 ) {
-    // A race may go right by luck: run several, each on its own session.
-    for round in 0..8 {
+    for round in 0..RACE_ROUNDS {
         let (session, parent) = an_existing_session(sessions, users).await;
         let start = now();
         // Like the service does, every contender presents the same successor, derived from the

@@ -61,3 +61,7 @@ pub async fn an_existing_user(users: &dyn UserRepository) -> User {
     users.insert(&user).await.expect("a new user with a unique email is stored");
     user
 }
+
+/// How often a concurrency contract runs its race. One race may come out right by luck; measured
+/// on SQLite, a check-then-write store loses one of these within about ten rounds.
+pub const RACE_ROUNDS: usize = 50;

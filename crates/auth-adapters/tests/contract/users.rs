@@ -5,7 +5,7 @@ use auth_domain::user::User;
 use auth_domain::{Email, PasswordHash, UserId};
 use uuid::Uuid;
 
-use crate::support::{a_user, an_existing_user, display_name, now, role};
+use crate::support::{RACE_ROUNDS, a_user, an_existing_user, display_name, now, role};
 
 /// The user as the store now holds it, which the test knows exists.
 async fn stored(users: &dyn UserRepository, id: UserId) -> User {
@@ -54,36 +54,31 @@ pub async fn a_second_user_with_the_same_email_is_refused(users: &dyn UserReposi
 }
 
 pub async fn of_concurrent_inserts_of_one_email_exactly_one_succeeds(users: &dyn UserRepository) {
-    let contenders: Vec<User> = {
+    for round in 0..RACE_ROUNDS {
         let first = a_user();
-        let mut contenders = vec![first.clone()];
-        for _ in 0..3 {
-            contenders.push(User { id: UserId::from_uuid(Uuid::new_v4()), ..first.clone() });
-        }
-        contenders
-    };
+        let contenders: Vec<User> = std::iter::once(first.clone())
+            .chain((0..3).map(|_| User { id: UserId::from_uuid(Uuid::new_v4()), ..first.clone() }))
+            .collect();
 
-    let (a, b, c, d) = tokio::join!(
-        users.insert(&contenders[0]),
-        users.insert(&contenders[1]),
-        users.insert(&contenders[2]),
-        users.insert(&contenders[3]),
-    );
-
-    let outcomes = [a, b, c, d];
-    let winners = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
-    assert_eq!(winners, 1, "exactly one insert must win: {outcomes:?}");
-    for outcome in &outcomes {
-        assert!(
-            matches!(outcome, Ok(()) | Err(UserRepositoryError::EmailTaken)),
-            "a loser gets EmailTaken: {outcome:?}"
+        let (a, b, c, d) = tokio::join!(
+            users.insert(&contenders[0]),
+            users.insert(&contenders[1]),
+            users.insert(&contenders[2]),
+            users.insert(&contenders[3]),
         );
+
+        let outcomes = [a, b, c, d];
+        let winners: Vec<usize> = (0..4).filter(|&index| outcomes[index].is_ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one insert must win: {outcomes:?}");
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, Ok(()) | Err(UserRepositoryError::EmailTaken)),
+                "round {round}: a loser gets EmailTaken: {outcomes:?}"
+            );
+        }
+        let winner = &contenders[winners[0]];
+        assert_eq!(users.find_by_email(&winner.email).await.expect("the lookup succeeds"), Some(winner.clone()));
     }
-    let winner = outcomes.iter().position(Result::is_ok).expect("one insert won");
-    assert_eq!(
-        users.find_by_email(&contenders[winner].email).await.expect("the lookup succeeds"),
-        Some(contenders[winner].clone())
-    );
 }
 
 pub async fn marking_the_email_verified_changes_only_that_and_updated_at(users: &dyn UserRepository) {

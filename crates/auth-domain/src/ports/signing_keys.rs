@@ -40,4 +40,8 @@ pub trait SigningKeyStore: Send + Sync {
     async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError>;
 
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError>;
+
+    /// Stores `key` only if no key is active yet; returns whether it did. MUST be atomic, so that
+    /// replicas starting together on an empty database agree on one first key.
+    async fn insert_if_none_active(&self, key: StoredSigningKey) -> Result<bool, InfrastructureError>;
 }

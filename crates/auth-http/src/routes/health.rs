@@ -10,18 +10,32 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The process can serve: its database answers (the in-process store always does).
+/// The process can serve: the database and the cache answer, and a signing key is loaded.
+/// Each check is bounded by its adapter's timeout; a failure names what failed.
 pub async fn readyz(dependencies: web::Data<Dependencies>) -> HttpResponse {
-    let database = dependencies.database.ping().await;
-    let checks = json!({
-        "database": if database.is_ok() { "ok" } else { "unavailable" },
-        "cache": "ok",
-    });
-    match database {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks })),
-        Err(error) => {
-            tracing::warn!(error = %error, "readiness check failed: database");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "checks": checks }))
+    let cache = async {
+        match &dependencies.redis {
+            Some(redis) => redis.ping().await,
+            None => Ok(()),
         }
+    };
+    let (database, cache) = tokio::join!(dependencies.database.ping(), cache);
+    let signing_keys = dependencies.codec.can_sign();
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let checks = json!({
+        "database": state(database.is_ok()),
+        "cache": state(cache.is_ok()),
+        "signing_keys": state(signing_keys),
+    });
+    if let Err(error) = &database {
+        tracing::warn!(error = %error, "readiness check failed: database");
+    }
+    if let Err(error) = &cache {
+        tracing::warn!(error = %error, "readiness check failed: cache");
+    }
+    if database.is_ok() && cache.is_ok() && signing_keys {
+        HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "checks": checks }))
     }
 }

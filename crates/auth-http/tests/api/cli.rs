@@ -86,8 +86,15 @@ fn the_binary_serves_with_defaults_and_stops_gracefully_on_sigterm() {
         })
         .expect("the binary says where it listens");
 
-    let health = std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).expect("a port")));
-    assert!(health.is_ok(), "the binary accepts connections");
+    // A whole HTTP exchange, not just a connection (which the kernel accepts before the server
+    // runs): after it, the server and its signal handling are up.
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).expect("a port"))).expect("connects");
+    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("writes");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).expect("reads");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(folder.path().join("data/auth.db").exists(), "the embedded database is under data/");
     assert!(folder.path().join("data/master.key").exists(), "the embedded master key is under data/");
 

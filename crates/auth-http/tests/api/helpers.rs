@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use auth_http::config::{Settings, SettingsSource};
-use auth_http::startup::Application;
+use auth_http::startup::{Application, MigrationPolicy};
 use base64::Engine;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     variables.extend(overrides.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
     let source = SettingsSource::from_variables(variables).expect("test settings source");
     let settings = Settings::load(&source).expect("valid test settings");
-    let application = Application::build(settings).await.expect("the application builds");
+    let application = Application::build(settings, MigrationPolicy::Apply).await.expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");

@@ -1,0 +1,111 @@
+//! [`AuditLog`] on PostgreSQL: append-only rows, hash-chained.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use auth_domain::ports::{AuditLog, IdGenerator};
+use auth_domain::{InfrastructureError, NewAuditEvent};
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::PostgresDatabase;
+use super::schema::audit_events;
+use crate::audit_chain::{ChainedFields, GENESIS_HASH, chain_hash, to_microseconds};
+
+/// The advisory lock that serialises appends, so that the chain cannot fork under concurrency.
+const AUDIT_CHAIN_LOCK: i64 = 0x6175_6469_7463_6861; // "auditcha"
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+struct AuditRow {
+    id: Uuid,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    event: &'static str,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: serde_json::Value,
+    created_at: OffsetDateTime,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The audit log stored in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresAuditLog {
+    database: PostgresDatabase,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl std::fmt::Debug for PostgresAuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresAuditLog").field("database", &self.database).finish_non_exhaustive()
+    }
+}
+
+impl PostgresAuditLog {
+    pub fn new(database: PostgresDatabase, ids: Arc<dyn IdGenerator>) -> Self {
+        Self { database, ids }
+    }
+}
+
+#[async_trait]
+impl AuditLog for PostgresAuditLog {
+    async fn append(&self, event: NewAuditEvent) -> Result<(), InfrastructureError> {
+        let mut row = AuditRow {
+            id: self.ids.new_id(),
+            user_id: event.user_id.map(|id| id.as_uuid()),
+            session_id: event.session_id.map(|id| id.as_uuid()),
+            event: event.kind.as_str(),
+            ip: event.ip,
+            user_agent: event.user_agent,
+            detail: event.detail,
+            created_at: to_microseconds(event.created_at),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.database
+            .run(move |connection| {
+                Box::pin(async move {
+                    connection
+                        .transaction(async |connection| {
+                            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                                .bind::<diesel::sql_types::BigInt, _>(AUDIT_CHAIN_LOCK)
+                                .execute(connection)
+                                .await?;
+                            let prev_hash: Option<String> = audit_events::table
+                                .order(audit_events::seq.desc())
+                                .select(audit_events::hash)
+                                .first(connection)
+                                .await
+                                .optional()?;
+                            row.prev_hash = prev_hash.unwrap_or_else(|| GENESIS_HASH.to_owned());
+                            let (id, user_id, session_id) = (
+                                row.id.to_string(),
+                                row.user_id.map(|id| id.to_string()),
+                                row.session_id.map(|id| id.to_string()),
+                            );
+                            let detail = row.detail.to_string();
+                            let fields = ChainedFields {
+                                id: &id,
+                                user_id: user_id.as_deref(),
+                                session_id: session_id.as_deref(),
+                                event: row.event,
+                                ip: row.ip.as_deref(),
+                                user_agent: row.user_agent.as_deref(),
+                                detail: &detail,
+                                created_at: row.created_at,
+                            };
+                            row.hash = chain_hash(&row.prev_hash, &fields);
+                            diesel::insert_into(audit_events::table).values(&row).execute(connection).await?;
+                            Ok::<_, DieselError>(())
+                        })
+                        .await
+                })
+            })
+            .await
+    }
+}

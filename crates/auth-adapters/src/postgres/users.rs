@@ -1,0 +1,204 @@
+//! [`UserRepository`] on PostgreSQL.
+
+use async_trait::async_trait;
+use auth_domain::ports::{UserRepository, UserRepositoryError};
+use auth_domain::user::{DisplayName, Role, User};
+use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::BoxFuture;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::schema::users;
+use super::{PostgresDatabase, corrupt, database_error};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    email_verified: bool,
+    display_name: Option<String>,
+    roles: Vec<String>,
+    mfa_enabled: bool,
+    disabled: bool,
+    password_hash: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl UserRow {
+    fn from_user(user: &User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            email_verified: user.email_verified,
+            display_name: user.display_name.as_ref().map(|name| name.as_str().to_owned()),
+            roles: user.role_names(),
+            mfa_enabled: user.mfa_enabled,
+            disabled: user.disabled,
+            password_hash: user.password_hash.as_str().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+
+    fn into_user(self) -> Result<User, DieselError> {
+        Ok(User {
+            id: UserId::from_uuid(self.id),
+            email: Email::parse(&self.email).map_err(|error| corrupt(format!("bad email: {error}")))?,
+            email_verified: self.email_verified,
+            display_name: self
+                .display_name
+                .as_deref()
+                .map(DisplayName::parse)
+                .transpose()
+                .map_err(|error| corrupt(format!("bad display name: {}", error.message)))?,
+            roles: self
+                .roles
+                .iter()
+                .map(|role| Role::parse(role))
+                .collect::<Result<_, _>>()
+                .map_err(|error| corrupt(format!("bad role: {error}")))?,
+            mfa_enabled: self.mfa_enabled,
+            disabled: self.disabled,
+            password_hash: PasswordHash::new(self.password_hash),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Users stored in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresUserRepository {
+    database: PostgresDatabase,
+}
+
+impl PostgresUserRepository {
+    pub fn new(database: PostgresDatabase) -> Self {
+        Self { database }
+    }
+
+    /// Runs an UPDATE of one user and reports `NotFound` when it touched no row.
+    async fn update_one<F>(&self, update: F) -> Result<(), UserRepositoryError>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<usize, DieselError>> + Send + 'static,
+    {
+        let updated = self.database.run(update).await?;
+        if updated == 0 { Err(UserRepositoryError::NotFound) } else { Ok(()) }
+    }
+}
+
+#[async_trait]
+impl UserRepository for PostgresUserRepository {
+    async fn insert(&self, user: &User) -> Result<(), UserRepositoryError> {
+        let row = UserRow::from_user(user);
+        let inserted = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    match diesel::insert_into(users::table).values(&row).execute(connection).await {
+                        Ok(_) => Ok(true),
+                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+                        Err(other) => Err(other),
+                    }
+                })
+            })
+            .await?;
+        if inserted { Ok(()) } else { Err(UserRepositoryError::EmailTaken) }
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, InfrastructureError> {
+        let rows = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    users::table.find(id.as_uuid()).select(UserRow::as_select()).first(connection).await.optional()
+                })
+            })
+            .await?;
+        rows.map(UserRow::into_user).transpose().map_err(database_error)
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, InfrastructureError> {
+        let email = email.as_str().to_owned();
+        let rows = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    users::table
+                        .filter(users::email.eq(email))
+                        .select(UserRow::as_select())
+                        .first(connection)
+                        .await
+                        .optional()
+                })
+            })
+            .await?;
+        rows.map(UserRow::into_user).transpose().map_err(database_error)
+    }
+
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        self.update_one(move |connection| {
+            Box::pin(async move {
+                diesel::update(users::table.find(id.as_uuid()))
+                    .set((users::email_verified.eq(true), users::updated_at.eq(at)))
+                    .execute(connection)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn update_display_name(
+        &self,
+        id: UserId,
+        display_name: Option<DisplayName>,
+        at: OffsetDateTime,
+    ) -> Result<(), UserRepositoryError> {
+        let display_name = display_name.map(|name| name.as_str().to_owned());
+        self.update_one(move |connection| {
+            Box::pin(async move {
+                diesel::update(users::table.find(id.as_uuid()))
+                    .set((users::display_name.eq(display_name), users::updated_at.eq(at)))
+                    .execute(connection)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+    ) -> Result<(), UserRepositoryError> {
+        let hash = hash.as_str().to_owned();
+        self.update_one(move |connection| {
+            Box::pin(async move {
+                diesel::update(users::table.find(id.as_uuid()))
+                    .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
+                    .execute(connection)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        let roles: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
+        self.update_one(move |connection| {
+            Box::pin(async move {
+                diesel::update(users::table.find(id.as_uuid()))
+                    .set((users::roles.eq(roles), users::updated_at.eq(at)))
+                    .execute(connection)
+                    .await
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,257 @@
+//! Redis-only tests: what the port contracts cannot see. Failures are `Unavailable` within the
+//! timeout and never quote the URL's password; the store reconnects when Redis comes back; the
+//! keys are the ones `docs/redis.md` documents, and every one of them expires.
+//!
+//! The fault tests need no Redis server and always run; the others use the Redis fixture and are
+//! skipped like the Redis contracts when AUTH_TEST_REDIS_URL is unset.
+
+use std::error::Error;
+use std::fmt::Debug;
+use std::net::TcpListener as BlockingTcpListener;
+use std::time::{Duration, Instant};
+
+use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisSetupError, RedisStore};
+use auth_domain::ports::{RateLimiter, RevocationStore};
+use auth_domain::{InfrastructureError, RateLimit, SessionId};
+use redis::ConnectionAddr;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use uuid::Uuid;
+
+use crate::backends;
+use crate::support::{now, unique};
+
+/// A password no error, log line or `Debug` output may contain.
+const PASSWORD: &str = "correct-horse-battery-staple";
+const FAULT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a failing call may take: its timeout and then some, on a slow shared machine.
+const FAULT_DEADLINE: Duration = Duration::from_secs(2);
+const LIMIT: RateLimit = RateLimit::new(3, Duration::from_secs(60));
+
+/// The error with its whole cause chain, as the HTTP layer would log it.
+fn rendered_chain(error: &InfrastructureError) -> String {
+    let mut rendered = format!("{error} / {error:?}");
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        rendered.push_str(&format!(" / {current}"));
+        cause = current.source();
+    }
+    rendered
+}
+
+/// Asserts that `operation` failed as `Unavailable` before the deadline, without the password.
+fn assert_unavailable<T: Debug>(operation: &str, started: Instant, outcome: Result<T, InfrastructureError>) {
+    let elapsed = started.elapsed();
+    assert!(elapsed < FAULT_DEADLINE, "{operation} took {elapsed:?}, past its {FAULT_TIMEOUT:?} timeout");
+    match outcome {
+        Err(error @ InfrastructureError::Unavailable(_)) => {
+            let chain = rendered_chain(&error);
+            assert!(!chain.contains(PASSWORD), "{operation}'s error quotes the password: {chain}");
+        }
+        other => panic!("{operation} must be Unavailable: {other:?}"),
+    }
+}
+
+/// Calls every kind of command once on a store whose server cannot answer.
+async fn assert_every_command_is_unavailable(store: &RedisStore) {
+    let revocations = RedisRevocationStore::new(store.clone());
+    let limiter = RedisRateLimiter::new(store.clone());
+    let session_id = SessionId::from_uuid(Uuid::new_v4());
+
+    // Twice: the second round goes through the path that replaces a failed connection.
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_unavailable("is_session_revoked", started, revocations.is_session_revoked(session_id).await);
+        let started = Instant::now();
+        let outcome = revocations.revoke_session(session_id, now() + time::Duration::minutes(15)).await;
+        assert_unavailable("revoke_session", started, outcome);
+        let started = Instant::now();
+        assert_unavailable("hit", started, limiter.hit("login:ada@example.com", LIMIT).await);
+        let started = Instant::now();
+        assert_unavailable("ping", started, store.ping().await);
+    }
+}
+
+#[tokio::test]
+async fn a_closed_port_makes_every_command_unavailable_within_the_timeout() {
+    let store = RedisStore::new(&format!("redis://:{PASSWORD}@127.0.0.1:1"), "authd-test:".to_owned(), FAULT_TIMEOUT)
+        .expect("the URL is valid; nothing connects yet");
+    assert!(!format!("{store:?}").contains(PASSWORD), "Debug quotes the password: {store:?}");
+
+    assert_every_command_is_unavailable(&store).await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_makes_every_command_unavailable_within_the_timeout() {
+    // The kernel accepts connections into the backlog of a listener nobody serves: commands are
+    // sent and never answered, like a hung server or a half-open connection.
+    let silent = BlockingTcpListener::bind("127.0.0.1:0").expect("a local port can be bound");
+    let port = silent.local_addr().expect("a bound listener has an address").port();
+    let store =
+        RedisStore::new(&format!("redis://:{PASSWORD}@127.0.0.1:{port}"), "authd-test:".to_owned(), FAULT_TIMEOUT)
+            .expect("the URL is valid; nothing connects yet");
+
+    assert_every_command_is_unavailable(&store).await;
+    drop(silent);
+}
+
+#[test]
+fn an_invalid_url_or_timeout_is_refused_before_connecting_and_never_quoted() {
+    for url in [
+        format!("redis://:{PASSWORD}@127.0.0.1:not-a-port"),
+        format!("http://:{PASSWORD}@127.0.0.1:6379"),
+        format!("redis://:{PASSWORD}@127.0.0.1:6379/not-a-database"),
+    ] {
+        match RedisStore::new(&url, "authd-test:".to_owned(), FAULT_TIMEOUT) {
+            Err(error @ RedisSetupError::InvalidUrl { .. }) => {
+                let rendered = format!("{error} / {error:?}");
+                assert!(!rendered.contains(PASSWORD), "the error quotes the password: {rendered}");
+            }
+            other => panic!("an invalid URL must be refused: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        RedisStore::new("redis://127.0.0.1:6379", "authd-test:".to_owned(), Duration::ZERO),
+        Err(RedisSetupError::ZeroTimeout)
+    ));
+}
+
+/// A raw connection to the test server, to look at the keys the stores wrote.
+async fn inspector(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("AUTH_TEST_REDIS_URL is valid")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test server answers")
+}
+
+async fn query<T: redis::FromRedisValue>(
+    connection: &mut redis::aio::MultiplexedConnection,
+    command: &redis::Cmd,
+) -> T {
+    command.query_async(connection).await.expect("the inspection command succeeds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
+    let Some(fixture) = backends::redis().await else { return };
+    let mut inspector = inspector(&fixture.url).await;
+    let revoked = SessionId::from_uuid(Uuid::new_v4());
+    let lapsed = SessionId::from_uuid(Uuid::new_v4());
+    let limited = unique("login");
+    let peeked = unique("login");
+
+    fixture.revocations.revoke_session(revoked, now() + time::Duration::minutes(15)).await.expect("stored");
+    fixture.revocations.revoke_session(lapsed, now() - time::Duration::seconds(1)).await.expect("nothing to store");
+    fixture.rate_limiter.hit(&limited, LIMIT).await.expect("counted");
+    fixture.rate_limiter.peek(&peeked, LIMIT).await.expect("peeked");
+
+    let revocation_key = format!("{}revoked:session:{revoked}", fixture.prefix);
+    let rate_key = format!("{}rate:{limited}", fixture.prefix);
+    let mut keys: Vec<String> = query(&mut inspector, redis::cmd("KEYS").arg(format!("{}*", fixture.prefix))).await;
+    keys.sort_unstable();
+    let mut expected = vec![revocation_key.clone(), rate_key.clone()];
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "a lapsed revocation and a peek write nothing");
+
+    let revocation_ttl: i64 = query(&mut inspector, redis::cmd("PTTL").arg(&revocation_key)).await;
+    assert!(
+        (14 * 60 * 1000..=15 * 60 * 1000).contains(&revocation_ttl),
+        "the mark lives until the revocation's instant: {revocation_ttl} ms"
+    );
+    let rate_type: String = query(&mut inspector, redis::cmd("TYPE").arg(&rate_key)).await;
+    assert_eq!(rate_type, "hash");
+    let rate_ttl: i64 = query(&mut inspector, redis::cmd("PTTL").arg(&rate_key)).await;
+    let two_windows = i64::try_from(2 * LIMIT.window.as_millis()).expect("two minutes fit");
+    assert!((1..=two_windows).contains(&rate_ttl), "the counts live two windows at most: {rate_ttl} ms");
+
+    fixture.rate_limiter.reset(&limited).await.expect("reset");
+    let remaining: i64 = query(&mut inspector, redis::cmd("EXISTS").arg(&rate_key)).await;
+    assert_eq!(remaining, 0, "a reset deletes the key's counts");
+}
+
+/// A TCP relay from a local port to the Redis server, which the test cuts and restores to play a
+/// Redis restart.
+struct Relay {
+    port: u16,
+    target: (String, u16),
+    task: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// A relay on a free port, down until [`Relay::restore`].
+    fn new(target: (String, u16)) -> Self {
+        let reserved = BlockingTcpListener::bind("127.0.0.1:0").expect("a local port can be bound");
+        let port = reserved.local_addr().expect("a bound listener has an address").port();
+        Self { port, target, task: None }
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("the relay's port is free again");
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropping the set (when the task is aborted) closes every relayed connection.
+            let mut connections = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect((target.0.as_str(), target.1)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes the port and every connection through it, as a Redis that went away would.
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// `url` with its host and port replaced by `address`, keeping its credentials, database and options.
+fn with_address(url: &str, address: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a Redis URL has a scheme");
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let user_info = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    format!("{scheme}://{user_info}{address}{tail}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reconnects_on_the_next_call_once_redis_is_back() {
+    let Some(fixture) = backends::redis().await else { return };
+    let client = redis::Client::open(fixture.url.as_str()).expect("AUTH_TEST_REDIS_URL is valid");
+    let ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
+        panic!("the relay only speaks plain TCP: AUTH_TEST_REDIS_URL must be redis://host:port");
+    };
+    let mut relay = Relay::new((host, port));
+    let store = RedisStore::new(
+        &with_address(&fixture.url, &format!("127.0.0.1:{}", relay.port)),
+        fixture.prefix.clone(),
+        Duration::from_secs(1),
+    )
+    .expect("the relayed URL is valid");
+    let revocations = RedisRevocationStore::new(store.clone());
+    let session_id = SessionId::from_uuid(Uuid::new_v4());
+
+    // Down from the start: the store was built anyway, and says Redis is unavailable.
+    assert!(matches!(store.ping().await, Err(InfrastructureError::Unavailable(_))));
+
+    relay.restore().await;
+    store.ping().await.expect("the first call after Redis is up succeeds");
+    revocations.revoke_session(session_id, now() + time::Duration::minutes(15)).await.expect("stored");
+
+    relay.cut().await;
+    let outcome = revocations.is_session_revoked(session_id).await;
+    assert!(matches!(outcome, Err(InfrastructureError::Unavailable(_))), "Redis is gone: {outcome:?}");
+
+    relay.restore().await;
+    assert!(
+        revocations.is_session_revoked(session_id).await.expect("the first call after Redis is back succeeds"),
+        "the revocation stored before the outage is still there"
+    );
+}
