@@ -132,6 +132,18 @@ impl PostgresDatabase {
             .await
             .map_err(|_| InfrastructureError::unavailable("PostgreSQL did not accept a connection in time"))?
             .map_err(InfrastructureError::unavailable)?;
+        // Replicas started together with `--migrate` take turns; the lock goes with the connection.
+        let mut connection = connection;
+        tokio::time::timeout(
+            self.timeout * 10,
+            diesel_async::SimpleAsyncConnection::batch_execute(
+                &mut connection,
+                "SELECT pg_advisory_lock(7306086994436142196)",
+            ),
+        )
+        .await
+        .map_err(|_| InfrastructureError::unavailable("another process holds the migration lock for too long"))?
+        .map_err(database_error)?;
         tokio::task::spawn_blocking(move || {
             let mut wrapper = AsyncConnectionWrapper::from(connection);
             work(&mut wrapper).map_err(InfrastructureError::Unexpected)
@@ -153,9 +165,10 @@ impl PostgresDatabase {
 /// Translates a Diesel error that no repository turned into a domain outcome.
 fn database_error(error: DieselError) -> InfrastructureError {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | DieselError::BrokenTransactionManager => {
-            InfrastructureError::unavailable(error)
-        }
+        // No SQLSTATE at all (diesel-async reports those as `UnableToSendCommand`): the bytes never
+        // made it there and back, so the server is unreachable rather than the query wrong.
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+        | DieselError::BrokenTransactionManager => InfrastructureError::unavailable(error),
         DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
             if info.message().contains("connection") || info.message().contains("terminating") =>
         {

@@ -21,6 +21,11 @@ pub struct TestApp {
 
 /// Starts the application with test settings; `overrides` are extra AUTH_* variables.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    try_spawn_app(overrides, MigrationPolicy::Apply).await.expect("the application builds")
+}
+
+/// Starts the application with test settings and a migration policy, or says why it would not.
+pub async fn try_spawn_app(overrides: &[(&str, &str)], migrations: MigrationPolicy) -> anyhow::Result<TestApp> {
     let data = tempfile::tempdir().expect("a temporary folder");
     let outbox = data.path().join("outbox");
     let master_key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
@@ -35,11 +40,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     variables.extend(overrides.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
     let source = SettingsSource::from_variables(variables).expect("test settings source");
     let settings = Settings::load(&source).expect("valid test settings");
-    let application = Application::build(settings, MigrationPolicy::Apply).await.expect("the application builds");
+    let application = Application::build(settings, migrations).await?;
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
-    TestApp { address, client, outbox, data }
+    Ok(TestApp { address, client, outbox, data })
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -1,10 +1,14 @@
-//! HTTP integration tests: each starts the real application on a random port with a fresh SQLite
-//! database and mail outbox, and talks HTTP to it.
+//! HTTP integration tests: each starts the real application on a random port with a fresh
+//! database (SQLite, or a fresh PostgreSQL schema for the production-mode suites) and mail outbox,
+//! and talks HTTP to it.
 
 mod bad_input;
 mod cli;
+mod faults;
 mod helpers;
+mod infra;
 mod logout;
 mod refresh;
+mod replicas;
 mod sessions;
 mod walkthrough;
