@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod infra;
 mod logout;
+mod processes;
 mod refresh;
 mod replicas;
 mod sessions;

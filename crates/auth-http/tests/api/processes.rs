@@ -1,0 +1,161 @@
+//! Three `auth-http` processes on three ports, one PostgreSQL database and one Redis: the
+//! deployment the production mode promises, end to end through the shipped binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Tokens, assert_problem};
+use crate::infra::{fresh_postgres_schema, fresh_redis_prefix, server_url};
+
+/// A running `auth-http serve`, killed when dropped.
+struct Replica {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth_http(environment: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-http"));
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTH_")) {
+        command.env_remove(key);
+    }
+    command.envs(environment.iter().map(|(key, value)| (key, value)));
+    command
+}
+
+/// Starts `auth-http serve` and waits for the line that says which port it listens on.
+fn start_replica(environment: &[(String, String)]) -> Replica {
+    let mut child = auth_http(environment).stderr(Stdio::piped()).spawn().expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading for the life of the process, so that its log never fills the pipe.
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sent {
+                continue;
+            }
+            if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                if entry["message"] == "auth-http is listening" {
+                    let _ = sender.send(entry["port"].as_u64());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let port =
+        receiver.recv_timeout(Duration::from_secs(60)).ok().flatten().expect("the replica says where it listens");
+    Replica { child, address: format!("http://127.0.0.1:{port}") }
+}
+
+async fn post(client: &Client, url: String, body: &Value) -> reqwest::Response {
+    client.post(url).json(body).send().await.expect("sent")
+}
+
+fn verification_token(outbox: &Path) -> String {
+    let mail = std::fs::read_dir(outbox)
+        .expect("the outbox exists")
+        .filter_map(Result::ok)
+        .map(|entry| std::fs::read_to_string(entry.path()).expect("a readable mail"))
+        .find(|mail| mail.contains("/verify-email?token="))
+        .expect("a verification mail");
+    let start = mail.find("token=").expect("a token") + "token=".len();
+    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+#[tokio::test]
+async fn three_processes_share_sessions_revocations_and_rate_limits() {
+    let Some(postgres) = server_url("PostgreSQL multi-process tests", "AUTH_TEST_DATABASE_URL") else { return };
+    let Some(redis) = server_url("Redis multi-process tests", "AUTH_TEST_REDIS_URL") else { return };
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let outbox = folder.path().join("outbox");
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    };
+    let environment: Vec<(String, String)> = vec![
+        ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
+        ("AUTH_DATABASE_URL".into(), fresh_postgres_schema(&postgres).await),
+        ("AUTH_REDIS_URL".into(), redis),
+        ("AUTH_REDIS_PREFIX".into(), fresh_redis_prefix()),
+        ("AUTH_MASTER_KEY".into(), master_key),
+        ("AUTH_MAIL_OUTBOX".into(), outbox.display().to_string()),
+        ("AUTH_LOG_FORMAT".into(), "json".into()),
+        ("AUTH_RATE_LOGIN_EMAIL".into(), "4/15m".into()),
+    ];
+
+    let migrated = auth_http(&environment).arg("migrate").output().expect("auth-http migrate runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("up to date"));
+
+    let replicas: Vec<Replica> = (0..3).map(|_| start_replica(&environment)).collect();
+    let [a, b, c] = [&replicas[0].address, &replicas[1].address, &replicas[2].address];
+    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+
+    let registered =
+        post(&client, format!("{c}/v1/auth/register"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .await;
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let verified =
+        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox) })).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    // Log in on A, refresh on B, log out on C: the token is refused on A and B at once.
+    let login =
+        post(&client, format!("{a}/v1/auth/login"), &json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let first = Tokens::from_body(login.json().await.expect("JSON"));
+    let refreshed = post(&client, format!("{b}/v1/auth/refresh"), &json!({ "refresh_token": first.refresh })).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let second = Tokens::from_body(refreshed.json().await.expect("JSON"));
+    let logout = client.post(format!("{c}/v1/auth/logout")).bearer_auth(&second.access).send().await.expect("sent");
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    for replica in [a, b] {
+        let me = client.get(format!("{replica}/v1/users/me")).bearer_auth(&second.access).send().await.expect("sent");
+        assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+
+    // One refresh token presented to all three at the same moment: one successor, session intact.
+    let login =
+        post(&client, format!("{b}/v1/auth/login"), &json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let fresh = Tokens::from_body(login.json().await.expect("JSON"));
+    let body = json!({ "refresh_token": fresh.refresh });
+    let (from_a, from_b, from_c) = tokio::join!(
+        post(&client, format!("{a}/v1/auth/refresh"), &body),
+        post(&client, format!("{b}/v1/auth/refresh"), &body),
+        post(&client, format!("{c}/v1/auth/refresh"), &body),
+    );
+    let mut successors = Vec::new();
+    for response in [from_a, from_b, from_c] {
+        assert_eq!(response.status(), StatusCode::OK);
+        successors.push(Tokens::from_body(response.json().await.expect("JSON")));
+    }
+    assert!(successors.iter().all(|tokens| tokens.refresh == successors[0].refresh), "exactly one successor");
+    let onward =
+        post(&client, format!("{c}/v1/auth/refresh"), &json!({ "refresh_token": successors[0].refresh })).await;
+    assert_eq!(onward.status(), StatusCode::OK, "the session was not revoked");
+
+    // Failed logins count across replicas: the fifth is throttled wherever it lands.
+    for replica in [a, b, c, a] {
+        let failed = post(
+            &client,
+            format!("{replica}/v1/auth/login"),
+            &json!({ "email": "ada@example.com", "password": "wrong-password-guess" }),
+        )
+        .await;
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled =
+        post(&client, format!("{b}/v1/auth/login"), &json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
