@@ -159,7 +159,11 @@ impl RedisStore {
             .map_err(|source| self.command_failure("connect", source))?;
         slot.generation += 1;
         slot.manager = Some(manager.clone());
-        tracing::debug!(redis.address = %self.inner.address, redis.connection = slot.generation, "opening a Redis connection");
+        tracing::debug!(
+            redis.address = %self.inner.address,
+            redis.connection = slot.generation,
+            "opening a Redis connection"
+        );
         Ok((slot.generation, manager))
     }
 
@@ -170,7 +174,11 @@ impl RedisStore {
             && slot.generation == generation
             && slot.manager.take().is_some()
         {
-            tracing::debug!(redis.address = %self.inner.address, redis.connection = generation, "dropping a failed Redis connection");
+            tracing::debug!(
+                redis.address = %self.inner.address,
+                redis.connection = generation,
+                "dropping a failed Redis connection"
+            );
         }
     }
 
@@ -233,9 +241,10 @@ fn is_unavailable(error: &RedisError) -> bool {
             | ServerErrorKind::MasterDown
             | ServerErrorKind::ReadOnly,
         ) => true,
-        // Out of memory (maxmemory with a no-eviction policy), or another script hogging the
-        // server: both pass.
-        ErrorKind::Extension => matches!(error.code(), Some("OOM" | "BUSY")),
+        // Out of memory (maxmemory with a no-eviction policy), another script hogging the
+        // server, snapshots failing (writes refused): all pass. A password missing where one is
+        // required goes with the wrong password above.
+        ErrorKind::Extension => matches!(error.code(), Some("OOM" | "BUSY" | "MISCONF" | "NOAUTH" | "WRONGPASS")),
         _ => false,
     }
 }

@@ -145,7 +145,6 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct RedisFixture {
     pub revocations: RedisRevocationStore,
     pub rate_limiter: RedisRateLimiter,
-    pub store: RedisStore,
     /// Every key this fixture writes starts with it.
     pub prefix: String,
     /// The server's URL, for the Redis-only tests that inspect keys or sit in front of it.
@@ -163,8 +162,7 @@ pub async fn redis() -> Option<RedisFixture> {
     store.ping().await.expect("the Redis server named by AUTH_TEST_REDIS_URL answers PING");
     Some(RedisFixture {
         revocations: RedisRevocationStore::new(store.clone()),
-        rate_limiter: RedisRateLimiter::new(store.clone()),
-        store,
+        rate_limiter: RedisRateLimiter::new(store),
         prefix,
         url,
     })

@@ -1,6 +1,7 @@
 //! Redis-only tests: what the port contracts cannot see. Failures are `Unavailable` within the
-//! timeout and never quote the URL's password; the store reconnects when Redis comes back; the
-//! keys are the ones `docs/redis.md` documents, and every one of them expires.
+//! timeout and never quote the URL's password; the store reconnects when Redis comes back and
+//! gives up on a connection that went silent; the keys are the ones `docs/redis.md` documents,
+//! and every one of them expires.
 //!
 //! The fault tests need no Redis server and always run; the others use the Redis fixture and are
 //! skipped like the Redis contracts when AUTH_TEST_REDIS_URL is unset.
@@ -8,6 +9,7 @@
 use std::error::Error;
 use std::fmt::Debug;
 use std::net::TcpListener as BlockingTcpListener;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisSetupError, RedisStore};
@@ -15,10 +17,11 @@ use auth_domain::ports::{RateLimiter, RevocationStore};
 use auth_domain::{InfrastructureError, RateLimit, SessionId};
 use redis::ConnectionAddr;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
-use crate::backends;
+use crate::backends::{self, RedisFixture};
 use crate::support::{now, unique};
 
 /// A password no error, log line or `Debug` output may contain.
@@ -170,33 +173,79 @@ async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
     assert_eq!(remaining, 0, "a reset deletes the key's counts");
 }
 
+#[tokio::test]
+async fn a_wrong_password_is_unavailable_and_never_quoted() {
+    let Some(fixture) = backends::redis().await else { return };
+    let client = redis::Client::open(fixture.url.as_str()).expect("AUTH_TEST_REDIS_URL is valid");
+    let ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
+        panic!("this test needs a TCP server: AUTH_TEST_REDIS_URL must be redis://host:port");
+    };
+    let store = RedisStore::new(&format!("redis://:{PASSWORD}@{host}:{port}"), fixture.prefix.clone(), FAULT_TIMEOUT)
+        .expect("the URL is valid");
+
+    // The server has no such password (or none at all): it refuses the connection's AUTH.
+    let started = Instant::now();
+    assert_unavailable("ping", started, store.ping().await);
+}
+
 /// A TCP relay from a local port to the Redis server, which the test cuts and restores to play a
-/// Redis restart.
+/// Redis restart, or freezes to play a connection that went silent (a network partition, a
+/// failed-over node that no longer answers) without the client being told.
 struct Relay {
     port: u16,
     target: (String, u16),
     task: Option<JoinHandle<()>>,
+    /// Bumped by [`Relay::freeze_open_connections`]; a connection opened before the bump stops.
+    freezes: Arc<watch::Sender<u64>>,
+    /// The frozen connections, held open so that neither end sees them close.
+    frozen: Arc<Mutex<Vec<(TcpStream, TcpStream)>>>,
 }
 
 impl Relay {
-    /// A relay on a free port, down until [`Relay::restore`].
-    fn new(target: (String, u16)) -> Self {
+    /// A relay to the test server on a free port, down until [`Relay::restore`].
+    fn new(fixture: &RedisFixture) -> Self {
+        let client = redis::Client::open(fixture.url.as_str()).expect("AUTH_TEST_REDIS_URL is valid");
+        let ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
+            panic!("the relay only speaks plain TCP: AUTH_TEST_REDIS_URL must be redis://host:port");
+        };
         let reserved = BlockingTcpListener::bind("127.0.0.1:0").expect("a local port can be bound");
-        let port = reserved.local_addr().expect("a bound listener has an address").port();
-        Self { port, target, task: None }
+        let relay_port = reserved.local_addr().expect("a bound listener has an address").port();
+        Self {
+            port: relay_port,
+            target: (host, port),
+            task: None,
+            freezes: Arc::new(watch::Sender::new(0)),
+            frozen: Arc::default(),
+        }
+    }
+
+    /// A store like the fixture's, reaching Redis through this relay.
+    fn store(&self, fixture: &RedisFixture, timeout: Duration) -> RedisStore {
+        let url = with_address(&fixture.url, &format!("127.0.0.1:{}", self.port));
+        RedisStore::new(&url, fixture.prefix.clone(), timeout).expect("the relayed URL is valid")
     }
 
     async fn restore(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("the relay's port is free again");
         let target = self.target.clone();
+        let freezes = Arc::clone(&self.freezes);
+        let frozen = Arc::clone(&self.frozen);
         self.task = Some(tokio::spawn(async move {
             // Dropping the set (when the task is aborted) closes every relayed connection.
             let mut connections = JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
+                let mut freezes = freezes.subscribe();
+                let opened_in = *freezes.borrow_and_update();
+                let frozen = Arc::clone(&frozen);
                 connections.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect((target.0.as_str(), target.1)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = TcpStream::connect((target.0.as_str(), target.1)).await else { return };
+                    let was_frozen = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = freezes.wait_for(|freezes| *freezes > opened_in) => true,
+                    };
+                    if was_frozen {
+                        frozen.lock().unwrap_or_else(PoisonError::into_inner).push((inbound, outbound));
                     }
                 });
             }
@@ -209,6 +258,11 @@ impl Relay {
             task.abort();
             let _ = task.await;
         }
+    }
+
+    /// Stops relaying on every open connection, keeping them open; new connections still work.
+    fn freeze_open_connections(&self) {
+        self.freezes.send_modify(|freezes| *freezes += 1);
     }
 }
 
@@ -224,17 +278,8 @@ fn with_address(url: &str, address: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_reconnects_on_the_next_call_once_redis_is_back() {
     let Some(fixture) = backends::redis().await else { return };
-    let client = redis::Client::open(fixture.url.as_str()).expect("AUTH_TEST_REDIS_URL is valid");
-    let ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
-        panic!("the relay only speaks plain TCP: AUTH_TEST_REDIS_URL must be redis://host:port");
-    };
-    let mut relay = Relay::new((host, port));
-    let store = RedisStore::new(
-        &with_address(&fixture.url, &format!("127.0.0.1:{}", relay.port)),
-        fixture.prefix.clone(),
-        Duration::from_secs(1),
-    )
-    .expect("the relayed URL is valid");
+    let mut relay = Relay::new(&fixture);
+    let store = relay.store(&fixture, Duration::from_secs(1));
     let revocations = RedisRevocationStore::new(store.clone());
     let session_id = SessionId::from_uuid(Uuid::new_v4());
 
@@ -254,4 +299,23 @@ async fn the_store_reconnects_on_the_next_call_once_redis_is_back() {
         revocations.is_session_revoked(session_id).await.expect("the first call after Redis is back succeeds"),
         "the revocation stored before the outage is still there"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_went_silent_is_replaced_on_the_next_call() {
+    let Some(fixture) = backends::redis().await else { return };
+    let mut relay = Relay::new(&fixture);
+    relay.restore().await;
+    let store = relay.store(&fixture, Duration::from_millis(500));
+    store.ping().await.expect("Redis answers through the relay");
+
+    // No error, no close: only silence. Redis's client would wait on this connection until the
+    // kernel gives up on it, many minutes later; the store must give up on it at its timeout.
+    relay.freeze_open_connections();
+    let started = Instant::now();
+    let outcome = store.ping().await;
+    assert!(matches!(outcome, Err(InfrastructureError::Unavailable(_))), "the connection is silent: {outcome:?}");
+    assert!(started.elapsed() < FAULT_DEADLINE, "a silent connection is given up at the timeout");
+
+    store.ping().await.expect("the next call opens a new connection");
 }
