@@ -333,8 +333,17 @@ impl RedisRateLimiter {
         Self { store }
     }
 
+    /// The Redis key of a rate-limit key. The limit keys name email addresses and IPs; Redis holds
+    /// only their SHA-256, so no personal data sits in the cache (nor in a `SCAN` or a dump).
+    pub fn redis_key(prefix: &str, key: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{prefix}rate:{hex}")
+    }
+
     fn key(&self, key: &str) -> String {
-        format!("{}rate:{key}", self.store.prefix())
+        Self::redis_key(self.store.prefix(), key)
     }
 
     async fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {

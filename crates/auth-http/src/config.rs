@@ -292,7 +292,7 @@ impl Settings {
                 }
                 StoreSettings::Redis { url, prefix }
             }
-            Some(_) => return Err(ConfigError::new("AUTH_REDIS_URL", "expected redis://... or rediss://...")),
+            Some(_) => return Err(ConfigError::new("AUTH_REDIS_URL", "expected redis://...")),
         };
         if source.get("AUTH_SMTP_URL").is_some() {
             return Err(ConfigError::new(

@@ -95,12 +95,37 @@ impl Database {
         }
     }
 
+    fn repositories(&self, ids: &Arc<dyn IdGenerator>) -> Repositories {
+        match self {
+            Self::Sqlite(database) => Repositories {
+                users: Arc::new(SqliteUserRepository::new(database.clone())),
+                sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
+                one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone())),
+                audit: Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
+            },
+            Self::Postgres(database) => Repositories {
+                users: Arc::new(PostgresUserRepository::new(database.clone())),
+                sessions: Arc::new(PostgresSessionRepository::new(database.clone())),
+                one_time_tokens: Arc::new(PostgresOneTimeTokenRepository::new(database.clone())),
+                audit: Arc::new(PostgresAuditLog::new(database.clone(), ids.clone())),
+            },
+        }
+    }
+
     fn signing_keys(&self) -> Arc<dyn SigningKeyStore> {
         match self {
             Self::Sqlite(database) => Arc::new(SqliteSigningKeyStore::new(database.clone())),
             Self::Postgres(database) => Arc::new(PostgresSigningKeyStore::new(database.clone())),
         }
     }
+}
+
+/// The repository ports of one database.
+struct Repositories {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    one_time_tokens: Arc<dyn OneTimeTokenRepository>,
+    audit: Arc<dyn AuditLog>,
 }
 
 /// What the health routes look at.
@@ -325,25 +350,7 @@ impl Components {
             }
         };
 
-        let (users, sessions, one_time_tokens, audit): (
-            Arc<dyn UserRepository>,
-            Arc<dyn SessionRepository>,
-            Arc<dyn OneTimeTokenRepository>,
-            Arc<dyn AuditLog>,
-        ) = match &database {
-            Database::Sqlite(database) => (
-                Arc::new(SqliteUserRepository::new(database.clone())),
-                Arc::new(SqliteSessionRepository::new(database.clone())),
-                Arc::new(SqliteOneTimeTokenRepository::new(database.clone())),
-                Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
-            ),
-            Database::Postgres(database) => (
-                Arc::new(PostgresUserRepository::new(database.clone())),
-                Arc::new(PostgresSessionRepository::new(database.clone())),
-                Arc::new(PostgresOneTimeTokenRepository::new(database.clone())),
-                Arc::new(PostgresAuditLog::new(database.clone(), ids.clone())),
-            ),
-        };
+        let Repositories { users, sessions, one_time_tokens, audit } = database.repositories(&ids);
         let ports = AuthPorts {
             users,
             sessions,

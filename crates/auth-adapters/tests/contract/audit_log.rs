@@ -62,7 +62,10 @@ pub async fn concurrent_appends_all_succeed(audit_log: &dyn AuditLog) {
 }
 
 contract_tests! {
-    backends: { sqlite => crate::backends::sqlite },
+    backends: {
+        sqlite => crate::backends::sqlite,
+        postgres => crate::backends::postgres,
+    },
     ports: |fixture| (&fixture.audit_log),
     tests: [
         appending_events_succeeds,
@@ -175,5 +178,46 @@ mod sqlite_only {
         hashes.sort_unstable();
         hashes.dedup();
         assert_eq!(hashes.len(), rows.len(), "two rows share a hash");
+    }
+}
+
+/// What PostgreSQL's audit log adds to the contract: concurrent appends from many connections
+/// queue on the chain lock instead of forking the chain.
+mod postgres_only {
+    use auth_domain::AuditEventKind;
+    use auth_domain::ports::AuditLog;
+
+    use super::a_full_event;
+    use crate::backends;
+    use crate::support::RACE_ROUNDS;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_appends_never_fork_the_chain() {
+        let Some(fixture) = backends::postgres().await else { return };
+        let log: &dyn AuditLog = &fixture.audit_log;
+        for _ in 0..RACE_ROUNDS {
+            let (a, b, c, d) = tokio::join!(
+                log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+                log.append(a_full_event(AuditEventKind::LoginSucceeded)),
+                log.append(a_full_event(AuditEventKind::Logout)),
+                log.append(a_full_event(AuditEventKind::TokenRefreshed)),
+            );
+            for outcome in [a, b, c, d] {
+                outcome.expect("every concurrent append succeeds");
+            }
+        }
+        let (client, connection) =
+            tokio_postgres::connect(&fixture.url, tokio_postgres::NoTls).await.expect("the test database answers");
+        tokio::spawn(connection);
+        let rows = client
+            .query("SELECT prev_hash, hash FROM audit_events ORDER BY seq", &[])
+            .await
+            .expect("the audit table is readable");
+        assert_eq!(rows.len(), 4 * RACE_ROUNDS);
+        let links: Vec<(String, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        assert_eq!(links[0].0, "0".repeat(64), "the chain starts at the genesis hash");
+        for pair in links.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1, "the chain forked");
+        }
     }
 }

@@ -13,6 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
+use auth_adapters::postgres::{
+    PostgresAuditLog, PostgresDatabase, PostgresOneTimeTokenRepository, PostgresSessionRepository,
+    PostgresSigningKeyStore, PostgresUserRepository,
+};
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sqlite::{
     SqliteAuditLog, SqliteDatabase, SqliteOneTimeTokenRepository, SqliteSessionRepository, SqliteSigningKeyStore,
@@ -164,6 +168,47 @@ pub async fn redis() -> Option<RedisFixture> {
         revocations: RedisRevocationStore::new(store.clone()),
         rate_limiter: RedisRateLimiter::new(store),
         prefix,
+        url,
+    })
+}
+
+/// Generous, for a shared CI machine: the contracts test behaviour, not latency.
+const POSTGRES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL repositories over a fresh, migrated schema of their own.
+#[derive(Debug)]
+pub struct PostgresFixture {
+    pub users: PostgresUserRepository,
+    pub sessions: PostgresSessionRepository,
+    pub one_time_tokens: PostgresOneTimeTokenRepository,
+    pub audit_log: PostgresAuditLog,
+    pub signing_keys: PostgresSigningKeyStore,
+    /// A URL whose connections use the fixture's schema, for the PostgreSQL-only tests.
+    pub url: String,
+}
+
+/// The PostgreSQL repositories on the database named by AUTH_TEST_DATABASE_URL, in a schema no
+/// other test uses (`search_path` set through the URL's `options`), migrated from scratch.
+pub async fn postgres() -> Option<PostgresFixture> {
+    let base_url =
+        server_url("PostgreSQL contract tests", "AUTH_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")?;
+    let (client, connection) = tokio_postgres::connect(&base_url, tokio_postgres::NoTls)
+        .await
+        .expect("the PostgreSQL server named by AUTH_TEST_DATABASE_URL answers");
+    tokio::spawn(connection);
+    let schema = format!("contract_{}", Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("a schema can be created");
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
+    let database = PostgresDatabase::new(&secrecy::SecretString::from(url.clone()), 8, POSTGRES_TIMEOUT)
+        .expect("the pool is built");
+    database.migrate().await.expect("the migrations apply to an empty schema");
+    Some(PostgresFixture {
+        users: PostgresUserRepository::new(database.clone()),
+        sessions: PostgresSessionRepository::new(database.clone()),
+        one_time_tokens: PostgresOneTimeTokenRepository::new(database.clone()),
+        audit_log: PostgresAuditLog::new(database.clone(), Arc::new(UuidV7Generator)),
+        signing_keys: PostgresSigningKeyStore::new(database),
         url,
     })
 }

@@ -121,7 +121,10 @@ pub async fn of_concurrent_consumptions_of_one_token_exactly_one_succeeds(
 }
 
 contract_tests! {
-    backends: { sqlite => crate::backends::sqlite },
+    backends: {
+        sqlite => crate::backends::sqlite,
+        postgres => crate::backends::postgres,
+    },
     ports: |fixture| (&fixture.one_time_tokens, &fixture.users),
     tests: [
         a_token_is_consumed_once_then_never_again,

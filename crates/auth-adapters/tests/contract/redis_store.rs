@@ -150,7 +150,7 @@ async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
     fixture.rate_limiter.peek(&peeked, LIMIT).await.expect("peeked");
 
     let revocation_key = format!("{}revoked:session:{revoked}", fixture.prefix);
-    let rate_key = format!("{}rate:{limited}", fixture.prefix);
+    let rate_key = auth_adapters::redis_store::RedisRateLimiter::redis_key(&fixture.prefix, &limited);
     let mut keys: Vec<String> = query(&mut inspector, redis::cmd("KEYS").arg(format!("{}*", fixture.prefix))).await;
     keys.sort_unstable();
     let mut expected = vec![revocation_key.clone(), rate_key.clone()];

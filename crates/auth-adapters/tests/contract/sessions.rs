@@ -306,7 +306,10 @@ pub async fn the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newe
 }
 
 contract_tests! {
-    backends: { sqlite => crate::backends::sqlite },
+    backends: {
+        sqlite => crate::backends::sqlite,
+        postgres => crate::backends::postgres,
+    },
     ports: |fixture| (&fixture.sessions, &fixture.users),
     tests: [
         a_created_session_is_found_by_id_and_by_its_refresh_token,

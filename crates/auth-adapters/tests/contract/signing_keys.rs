@@ -72,12 +72,40 @@ pub async fn a_retired_key_is_not_listed(keys: &dyn SigningKeyStore) {
     assert_eq!(active_keys_of_this_test(keys, &prefix).await, [current]);
 }
 
+/// These two need a store of their own: "none active" is about the whole store. Every fixture is
+/// fresh, so they hold as long as nothing else writes to it during the test.
+pub async fn the_first_key_is_stored_only_while_none_is_active(keys: &dyn SigningKeyStore) {
+    let prefix = unique("key");
+    let first = a_key(format!("{prefix}-first"), now());
+    let second = a_key(format!("{prefix}-second"), now());
+
+    assert!(keys.insert_if_none_active(first.clone()).await.expect("the store answers"));
+    assert!(!keys.insert_if_none_active(second).await.expect("the store answers"));
+
+    assert_eq!(keys.list_active().await.expect("the listing succeeds"), [first]);
+}
+
+pub async fn of_concurrent_first_keys_exactly_one_is_stored(keys: &dyn SigningKeyStore) {
+    let prefix = unique("key");
+    let candidates: Vec<StoredSigningKey> = (0..4).map(|n| a_key(format!("{prefix}-{n}"), now())).collect();
+    let outcomes =
+        futures_util::future::join_all(candidates.iter().map(|key| keys.insert_if_none_active(key.clone()))).await;
+    let stored: Vec<bool> = outcomes.into_iter().map(|outcome| outcome.expect("the store answers")).collect();
+    assert_eq!(stored.iter().filter(|stored| **stored).count(), 1, "{stored:?}");
+    assert_eq!(keys.list_active().await.expect("the listing succeeds").len(), 1);
+}
+
 contract_tests! {
-    backends: { sqlite => crate::backends::sqlite },
+    backends: {
+        sqlite => crate::backends::sqlite,
+        postgres => crate::backends::postgres,
+    },
     ports: |fixture| (&fixture.signing_keys),
     tests: [
         an_inserted_key_is_listed_as_it_was_stored,
         active_keys_are_listed_oldest_first,
         a_retired_key_is_not_listed,
+        the_first_key_is_stored_only_while_none_is_active,
+        of_concurrent_first_keys_exactly_one_is_stored,
     ],
 }

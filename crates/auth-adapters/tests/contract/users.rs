@@ -158,7 +158,10 @@ pub async fn changing_an_unknown_user_is_not_found(users: &dyn UserRepository) {
 }
 
 contract_tests! {
-    backends: { sqlite => crate::backends::sqlite },
+    backends: {
+        sqlite => crate::backends::sqlite,
+        postgres => crate::backends::postgres,
+    },
     ports: |fixture| (&fixture.users),
     tests: [
         a_stored_user_is_found_by_id_and_by_email_as_it_was_stored,

@@ -46,11 +46,10 @@ fn start_replica(environment: &[(String, String)]) -> Replica {
             if sent {
                 continue;
             }
-            if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                if entry["message"] == "auth-http is listening" {
-                    let _ = sender.send(entry["port"].as_u64());
-                    sent = true;
-                }
+            let entry = serde_json::from_str::<Value>(&line).unwrap_or_default();
+            if entry["message"] == "auth-http is listening" {
+                let _ = sender.send(entry["port"].as_u64());
+                sent = true;
             }
         }
     });
