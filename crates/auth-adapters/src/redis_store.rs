@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_domain::ports::{RateLimiter, RevocationStore};
-use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId};
+use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId, UserId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 use time::OffsetDateTime;
@@ -263,7 +263,39 @@ impl RedisRevocationStore {
     fn key(&self, session_id: SessionId) -> String {
         format!("{}revoked:session:{session_id}", self.store.prefix())
     }
+
+    fn user_key(&self, user_id: UserId) -> String {
+        format!("{}revoked:user:{user_id}", self.store.prefix())
+    }
 }
+
+/// The milliseconds from now until `until`, rounded up; `None` when `until` has passed.
+fn time_to_live_ms(until: OffsetDateTime) -> Option<i64> {
+    // `until` is on this process's clock (it is an access token's expiry), so the time to live is
+    // too. Rounded up, so that a mark never lapses before `until`.
+    let time_to_live_us = (until - OffsetDateTime::now_utc()).whole_microseconds();
+    (time_to_live_us > 0).then(|| i64::try_from((time_to_live_us + 999) / 1_000).unwrap_or(i64::MAX))
+}
+
+/// Marks a user's tokens issued up to `ARGV[1]` (seconds) revoked for `ARGV[2]` milliseconds. A
+/// mark only ever moves forward: a lower one arriving late neither lowers nor shortens it.
+static REVOKE_USER_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(current) < tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if ttl > tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2], 'GT')
+return 0
+",
+    )
+});
 
 /// Marks a session revoked for `ARGV[1]` milliseconds, never shortening a longer mark: `SET NX`
 /// creates it; when it already exists, `PEXPIRE GT` (Redis 7) only ever extends it. One script, so
@@ -283,15 +315,9 @@ return 0
 #[async_trait]
 impl RevocationStore for RedisRevocationStore {
     async fn revoke_session(&self, session_id: SessionId, until: OffsetDateTime) -> Result<(), InfrastructureError> {
-        // `until` is on this process's clock (it is an access token's expiry), so the time to
-        // live is too. Rounded up, so that a mark never lapses before `until`.
-        let time_to_live_us = (until - OffsetDateTime::now_utc()).whole_microseconds();
-        if time_to_live_us <= 0 {
-            // Every token of the session has expired already: there is nothing left to refuse.
-            return Ok(());
-        }
+        // Past `until` every token of the session has expired already: nothing is left to refuse.
+        let Some(time_to_live_ms) = time_to_live_ms(until) else { return Ok(()) };
         let key = self.key(session_id);
-        let time_to_live_ms = i64::try_from((time_to_live_us + 999) / 1_000).unwrap_or(i64::MAX);
         let _created: i64 = self
             .store
             .run("revoke session", |mut connection| async move {
@@ -313,6 +339,50 @@ impl RevocationStore for RedisRevocationStore {
             0 => Ok(false),
             1 => Ok(true),
             other => Err(self.store.unexpected_reply("is session revoked", format!("EXISTS = {other}"))),
+        }
+    }
+
+    async fn revoke_user_tokens(
+        &self,
+        user_id: UserId,
+        issued_before: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), InfrastructureError> {
+        let Some(time_to_live_ms) = time_to_live_ms(until) else { return Ok(()) };
+        let key = self.user_key(user_id);
+        let issued_before = issued_before.unix_timestamp();
+        let _raised: i64 = self
+            .store
+            .run("revoke user tokens", |mut connection| async move {
+                REVOKE_USER_SCRIPT.key(key).arg(issued_before).arg(time_to_live_ms).invoke_async(&mut connection).await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, InfrastructureError> {
+        let keys = [self.key(session_id), self.user_key(user_id)];
+        // One round trip for both marks.
+        let (session_mark, user_mark): (Option<String>, Option<String>) = self
+            .store
+            .run("is token revoked", |mut connection| async move {
+                redis::cmd("MGET").arg(&keys).query_async(&mut connection).await
+            })
+            .await?;
+        if session_mark.is_some() {
+            return Ok(true);
+        }
+        match user_mark.map(|mark| mark.parse::<i64>()) {
+            None => Ok(false),
+            Some(Ok(issued_before)) => Ok(issued_at.unix_timestamp() <= issued_before),
+            Some(Err(_)) => {
+                Err(self.store.unexpected_reply("is token revoked", "a user mark is not a number".to_owned()))
+            }
         }
     }
 }

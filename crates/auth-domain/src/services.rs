@@ -226,16 +226,24 @@ impl AuthService {
         })
     }
 
+    /// Until when a revocation made `now` must be remembered: a token signed just now lives for
+    /// the access TTL, and the verifier allows some clock skew, so a little margin is added.
+    fn revocation_horizon(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + self.policy.access_ttl + time::Duration::minutes(1)
+    }
+
     /// Makes every access token of `session_id` fail at once, on every replica.
     async fn revoke_access_tokens(
         &self,
         session_id: SessionId,
         now: OffsetDateTime,
     ) -> Result<(), InfrastructureError> {
-        // A token signed just now lives for the access TTL; the mark must outlive it, and the
-        // verifier's clock-skew allowance, so a little margin is added.
-        let until = now + self.policy.access_ttl + time::Duration::minutes(1);
-        self.ports.revocations.revoke_session(session_id, until).await
+        self.ports.revocations.revoke_session(session_id, self.revocation_horizon(now)).await
+    }
+
+    /// Makes every access token of `user_id` issued up to `now` fail at once, on every replica.
+    async fn revoke_user_access_tokens(&self, user_id: UserId, now: OffsetDateTime) -> Result<(), InfrastructureError> {
+        self.ports.revocations.revoke_user_tokens(user_id, now, self.revocation_horizon(now)).await
     }
 }
 

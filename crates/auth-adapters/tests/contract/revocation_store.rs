@@ -1,7 +1,8 @@
-//! The contract of `RevocationStore`: a session revoked until an instant counts as revoked until then.
+//! The contract of `RevocationStore`: a session or a user revoked until an instant counts as
+//! revoked until then; a user mark covers the tokens issued up to its second.
 
-use auth_domain::SessionId;
 use auth_domain::ports::RevocationStore;
+use auth_domain::{SessionId, UserId};
 use time::Duration;
 use uuid::Uuid;
 
@@ -70,6 +71,58 @@ pub async fn a_later_revocation_extends_an_earlier_one_and_an_earlier_never_shor
     assert!(is_revoked(store, not_shortened).await, "the later instant wins when it came first");
 }
 
+fn a_user_id() -> UserId {
+    UserId::from_uuid(Uuid::new_v4())
+}
+
+/// Whether a token of a fresh (unrevoked) session of `user_id`, issued at `issued_at`, is revoked.
+async fn is_users_token_revoked(store: &dyn RevocationStore, user_id: UserId, issued_at: time::OffsetDateTime) -> bool {
+    store.is_token_revoked(a_session_id(), user_id, issued_at).await.expect("the lookup succeeds")
+}
+
+pub async fn a_user_mark_revokes_the_tokens_issued_up_to_its_second_and_no_later_one(store: &dyn RevocationStore) {
+    let user = a_user_id();
+    let bystander = a_user_id();
+    let mark = now();
+    store.revoke_user_tokens(user, mark, mark + Duration::minutes(15)).await.expect("the mark is stored");
+
+    assert!(is_users_token_revoked(store, user, mark - Duration::minutes(5)).await, "an older token");
+    assert!(is_users_token_revoked(store, user, mark).await, "a token of the same second");
+    assert!(!is_users_token_revoked(store, user, mark + Duration::seconds(1)).await, "a token issued after");
+    assert!(!is_users_token_revoked(store, bystander, mark - Duration::minutes(5)).await, "another user's token");
+}
+
+pub async fn a_session_mark_revokes_its_tokens_whoever_the_user(store: &dyn RevocationStore) {
+    let session = a_session_id();
+    store.revoke_session(session, now() + Duration::minutes(15)).await.expect("the revocation is stored");
+
+    assert!(store.is_token_revoked(session, a_user_id(), now()).await.expect("the lookup succeeds"));
+    assert!(!store.is_token_revoked(a_session_id(), a_user_id(), now()).await.expect("the lookup succeeds"));
+}
+
+pub async fn a_user_mark_only_moves_forward(store: &dyn RevocationStore) {
+    let user = a_user_id();
+    let later = now();
+    let earlier = later - Duration::minutes(10);
+    store.revoke_user_tokens(user, later, later + Duration::minutes(15)).await.expect("the mark is stored");
+    // A slower replica's older logout arrives last: it must not lower the mark.
+    store.revoke_user_tokens(user, earlier, earlier + Duration::minutes(15)).await.expect("the mark is stored");
+
+    assert!(is_users_token_revoked(store, user, later - Duration::minutes(1)).await);
+    assert!(!is_users_token_revoked(store, user, later + Duration::seconds(1)).await);
+}
+
+pub async fn a_user_mark_that_has_lapsed_no_longer_counts(store: &dyn RevocationStore) {
+    let user = a_user_id();
+    let mark = now();
+    store.revoke_user_tokens(user, mark, now() + Duration::try_from(SHORT).expect("short")).await.expect("stored");
+    assert!(is_users_token_revoked(store, user, mark).await);
+
+    tokio::time::sleep(LAPSE_WAIT).await;
+
+    assert!(!is_users_token_revoked(store, user, mark).await);
+}
+
 contract_tests! {
     backends: {
         in_memory => crate::backends::in_memory,
@@ -82,5 +135,9 @@ contract_tests! {
         a_revocation_that_has_lapsed_no_longer_counts,
         a_revocation_counts_until_its_instant_and_not_after,
         a_later_revocation_extends_an_earlier_one_and_an_earlier_never_shortens_a_later,
+        a_user_mark_revokes_the_tokens_issued_up_to_its_second_and_no_later_one,
+        a_session_mark_revokes_its_tokens_whoever_the_user,
+        a_user_mark_only_moves_forward,
+        a_user_mark_that_has_lapsed_no_longer_counts,
     ],
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::InfrastructureError;
-use crate::ids::SessionId;
+use crate::ids::{SessionId, UserId};
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -13,6 +13,25 @@ pub trait RevocationStore: Send + Sync {
     /// after that the mark may be forgotten. MUST be visible to every replica once it returns.
     async fn revoke_session(&self, session_id: SessionId, until: OffsetDateTime) -> Result<(), InfrastructureError>;
 
-    /// Whether the session was revoked. Called on every authenticated request: keep it cheap.
+    /// Whether the session was revoked.
     async fn is_session_revoked(&self, session_id: SessionId) -> Result<bool, InfrastructureError>;
+
+    /// Revokes every token of `user_id` issued at or before `issued_before` (whole seconds, as
+    /// `iat` counts them), until `until`. A later mark replaces an earlier one; an earlier one
+    /// never shortens or lowers a later one. MUST be visible to every replica once it returns.
+    async fn revoke_user_tokens(
+        &self,
+        user_id: UserId,
+        issued_before: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), InfrastructureError>;
+
+    /// Whether a token of `session_id` and `user_id`, issued at `issued_at`, is revoked, by its
+    /// session's mark or its user's. Called on every authenticated request: one round trip.
+    async fn is_token_revoked(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, InfrastructureError>;
 }

@@ -24,7 +24,9 @@ impl AuthService {
     /// case the token is refused too (fail closed).
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let claims = self.ports.tokens.verify(access_token).map_err(AuthenticateError::InvalidToken)?;
-        if self.ports.revocations.is_session_revoked(claims.sid).await? {
+        let issued_at = time::OffsetDateTime::from_unix_timestamp(claims.iat)
+            .map_err(|_| AuthenticateError::InvalidToken(TokenRejection::BadClaims))?;
+        if self.ports.revocations.is_token_revoked(claims.sid, claims.sub, issued_at).await? {
             return Err(AuthenticateError::Revoked);
         }
         Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles.clone(), claims })

@@ -46,7 +46,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Revokes every session of the caller, the current one included.
+    /// Revokes every session of the caller, the current one included, and every access token the
+    /// caller holds, at once on every replica.
     ///
     /// # Errors
     /// Only infrastructure failures.
@@ -54,12 +55,9 @@ impl AuthService {
         let now = self.now();
         let revoked =
             self.ports.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
-        // The current session is marked even if the database had it revoked already, so that the
-        // token that asked stops working whatever the order of events.
-        self.revoke_access_tokens(principal.session_id, now).await?;
-        for session in revoked.iter().filter(|session| session.id != principal.session_id) {
-            self.revoke_access_tokens(session.id, now).await?;
-        }
+        // One mark for the user rather than one per session: it costs one write however many
+        // sessions there are, and also covers a session a racing login created meanwhile.
+        self.revoke_user_access_tokens(principal.user_id, now).await?;
         self.audit(
             AuditEventKind::LogoutAll,
             Some(principal.user_id),

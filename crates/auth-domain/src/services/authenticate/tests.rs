@@ -18,9 +18,17 @@ fn expect_token_verifies(mocks: &mut PortMocks) {
 #[tokio::test]
 async fn a_valid_token_of_a_live_session_authenticates_its_principal() {
     let mut mocks = PortMocks::new();
-    let session_id = expected_principal().session_id;
+    let expected = expected_principal();
+    let (session_id, user_id, iat) = (expected.session_id, expected.user_id, expected.claims.iat);
     expect_token_verifies(&mut mocks);
-    mocks.revocations.expect_is_session_revoked().withf(move |id| *id == session_id).times(1).returning(|_| Ok(false));
+    mocks
+        .revocations
+        .expect_is_token_revoked()
+        .withf(move |session, user, issued_at| {
+            *session == session_id && *user == user_id && issued_at.unix_timestamp() == iat
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(false));
 
     let principal = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect("the token is valid");
 
@@ -31,7 +39,7 @@ async fn a_valid_token_of_a_live_session_authenticates_its_principal() {
 async fn a_token_the_codec_rejects_is_invalid_without_asking_the_revocation_store() {
     let mut mocks = PortMocks::new();
     mocks.tokens.expect_verify().times(1).returning(|_| Err(TokenRejection::BadSignature));
-    mocks.revocations.expect_is_session_revoked().never();
+    mocks.revocations.expect_is_token_revoked().never();
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the token is refused");
 
@@ -42,7 +50,7 @@ async fn a_token_the_codec_rejects_is_invalid_without_asking_the_revocation_stor
 async fn a_valid_token_of_a_revoked_session_is_refused() {
     let mut mocks = PortMocks::new();
     expect_token_verifies(&mut mocks);
-    mocks.revocations.expect_is_session_revoked().times(1).returning(|_| Ok(true));
+    mocks.revocations.expect_is_token_revoked().times(1).returning(|_, _, _| Ok(true));
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the session is revoked");
 
@@ -55,9 +63,9 @@ async fn a_token_whose_revocation_cannot_be_checked_is_refused() {
     expect_token_verifies(&mut mocks);
     mocks
         .revocations
-        .expect_is_session_revoked()
+        .expect_is_token_revoked()
         .times(1)
-        .returning(|_| Err(InfrastructureError::unavailable("the revocation store is down")));
+        .returning(|_, _, _| Err(InfrastructureError::unavailable("the revocation store is down")));
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("fail closed");
 

@@ -47,16 +47,26 @@ async fn logging_out_revokes_the_session_in_the_repository_and_in_the_revocation
     mocks.into_service().logout(&principal, &request_context()).await.expect("logged out");
 }
 
+fn expect_user_marked_revoked(mocks: &mut PortMocks, user_id: UserId) {
+    mocks
+        .revocations
+        .expect_revoke_user_tokens()
+        .withf(move |id, issued_before, until| {
+            *id == user_id && *issued_before == NOW && outlives_its_access_tokens(*until)
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+}
+
 #[tokio::test]
-async fn logging_out_everywhere_marks_every_revoked_session_once() {
+async fn logging_out_everywhere_revokes_every_session_and_marks_the_user_once() {
     let mut mocks = PortMocks::new();
     let current = session_of(&verified_user());
     let principal = principal_in(&current);
     let user_id = principal.user_id;
     let revoked = vec![other_session(&current, 1), current.clone(), other_session(&current, 2)];
-    for session in &revoked {
-        expect_marked_revoked(&mut mocks, session.id);
-    }
+    expect_user_marked_revoked(&mut mocks, user_id);
+    mocks.revocations.expect_revoke_session().never();
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -74,14 +84,12 @@ async fn logging_out_everywhere_marks_every_revoked_session_once() {
 }
 
 #[tokio::test]
-async fn logging_out_everywhere_marks_the_current_session_even_when_it_was_revoked_already() {
+async fn logging_out_everywhere_marks_the_user_even_when_every_session_was_revoked_already() {
     let mut mocks = PortMocks::new();
     let current = session_of(&verified_user());
     let principal = principal_in(&current);
-    let other = other_session(&current, 1);
-    expect_marked_revoked(&mut mocks, current.id);
-    expect_marked_revoked(&mut mocks, other.id);
-    mocks.sessions.expect_revoke_all_for_user().times(1).returning(move |_, _, _| Ok(vec![other.clone()]));
+    expect_user_marked_revoked(&mut mocks, principal.user_id);
+    mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
     mocks.expect_audit(AuditEventKind::LogoutAll, 1);
 
     mocks.into_service().logout_all(&principal, &request_context()).await.expect("logged out everywhere");
