@@ -19,4 +19,5 @@ pub mod outbox;
 pub mod postgres;
 pub mod redis_store;
 pub mod sqlite;
+mod stored;
 pub mod system;

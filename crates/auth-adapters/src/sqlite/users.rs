@@ -45,21 +45,14 @@ impl UserRow {
     fn into_user(self) -> Result<User, DieselError> {
         let roles: Vec<String> =
             serde_json::from_str(&self.roles).map_err(|error| corrupt(format!("bad roles: {error}")))?;
+        let (email, display_name, roles) =
+            crate::stored::user_fields(&self.email, self.display_name.as_deref(), &roles).map_err(corrupt)?;
         Ok(User {
             id: UserId::from_uuid(decode_uuid(&self.id)?),
-            email: Email::parse(&self.email).map_err(|error| corrupt(format!("bad email: {error}")))?,
+            email,
             email_verified: self.email_verified,
-            display_name: self
-                .display_name
-                .as_deref()
-                .map(DisplayName::parse)
-                .transpose()
-                .map_err(|error| corrupt(format!("bad display name: {}", error.message)))?,
-            roles: roles
-                .iter()
-                .map(|role| Role::parse(role))
-                .collect::<Result<_, _>>()
-                .map_err(|error| corrupt(format!("bad role: {error}")))?,
+            display_name,
+            roles,
             mfa_enabled: self.mfa_enabled,
             disabled: self.disabled,
             password_hash: PasswordHash::new(self.password_hash),
