@@ -113,6 +113,8 @@ pub struct Settings {
     pub rate_email_send: Option<RateLimit>,
     pub rate_refresh_session: Option<RateLimit>,
     pub trusted_proxies: Vec<IpNetwork>,
+    /// Browser origins allowed to call the API (CORS); empty: none.
+    pub cors_origins: Vec<String>,
     pub hash_concurrency: usize,
     pub hash_queue: usize,
     pub log_format: Option<LogFormat>,
@@ -398,6 +400,27 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let cors_origins = match source.get("AUTH_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(|origin| {
+                    let well_formed = (origin.starts_with("https://") || origin.starts_with("http://"))
+                        && !origin.trim_start_matches("https://").trim_start_matches("http://").contains('/')
+                        && !origin.contains('*');
+                    if well_formed {
+                        Ok(origin.to_owned())
+                    } else {
+                        Err(ConfigError::new(
+                            "AUTH_CORS_ORIGINS",
+                            format!("expected origins such as https://app.example.com (no path, no wildcard), got {origin:?}"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let log_format = match source.get("AUTH_LOG_FORMAT") {
             None => None,
             Some("json") => Some(LogFormat::Json),
@@ -440,6 +463,7 @@ impl Settings {
             rate_email_send: rate("AUTH_RATE_EMAIL_SEND", "3/1h")?,
             rate_refresh_session: rate("AUTH_RATE_REFRESH_SESSION", "60/1m")?,
             trusted_proxies,
+            cors_origins,
             hash_concurrency,
             hash_queue: count("AUTH_HASH_QUEUE", hash_concurrency * 4, 0, 1_000_000)?,
             log_format,

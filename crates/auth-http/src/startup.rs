@@ -434,6 +434,30 @@ impl Application {
     }
 }
 
+/// CORS for the configured browser origins only. Credentials (cookies) are not allowed: the API
+/// takes Bearer tokens, which a browser never attaches on its own.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            actix_web::http::header::RETRY_AFTER,
+        ])
+        .max_age(600)
+        // Another origin's request is served without CORS headers (the browser then withholds the
+        // answer), not refused: same-origin pages and non-browser clients send Origin too.
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
 fn run(listener: TcpListener, components: Components, settings: &Settings) -> anyhow::Result<Server> {
     let service = web::Data::new(components.service);
     let codec = web::Data::from(components.codec);
@@ -447,8 +471,10 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .transpose()
             .context("AUTH_HSTS is not a header value")?,
     });
+    let cors_origins = settings.cors_origins.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(cors(&cors_origins))
             .wrap(from_fn(middleware))
             .app_data(service.clone())
             .app_data(codec.clone())

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod faults;
 mod helpers;
+mod hygiene;
 mod infra;
 mod logout;
 mod processes;

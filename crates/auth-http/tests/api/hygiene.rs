@@ -1,0 +1,102 @@
+//! HTTP hygiene: CORS for configured origins only, and bounded password hashing under a flood.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, spawn_app_with};
+
+#[tokio::test]
+async fn only_configured_origins_get_cors_headers() {
+    let app = spawn_app_with(&[("AUTH_CORS_ORIGINS", "https://app.example.com, https://admin.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+
+    let allowed = preflight("https://app.example.com").await.expect("sent");
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert!(!allowed.headers().contains_key("access-control-allow-credentials"), "no cookies, no credentials");
+
+    let foreign = preflight("https://evil.example.com").await.expect("sent");
+    assert!(!foreign.headers().contains_key("access-control-allow-origin"), "{:?}", foreign.headers());
+
+    let simple =
+        app.client.get(app.url("/healthz")).header("origin", "https://evil.example.com").send().await.expect("sent");
+    assert_eq!(simple.status(), StatusCode::OK, "served, but without CORS headers the browser withholds it");
+    assert!(!simple.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn no_origin_gets_cors_headers_by_default() {
+    let app = spawn_app_with(&[]).await;
+    let response =
+        app.client.get(app.url("/healthz")).header("origin", "https://app.example.com").send().await.expect("sent");
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+}
+
+fn resident_memory_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Argon2 at 19 MiB a hash is a memory-exhaustion lever: past the bounded queue, logins are turned
+/// away with 503 at once, memory stays bounded, and other routes keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_flood_is_bounded_and_other_routes_keep_answering() {
+    let app = spawn_app_with(&[
+        ("AUTH_HASH_CONCURRENCY", "1"),
+        ("AUTH_HASH_QUEUE", "2"),
+        ("AUTH_RATE_LOGIN_IP", "off"),
+        ("AUTH_RATE_LOGIN_EMAIL", "off"),
+    ])
+    .await;
+    let before = resident_memory_kib();
+
+    let flood: Vec<_> = (0..60)
+        .map(|n| {
+            let client = app.client.clone();
+            let url = app.url("/v1/auth/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({ "email": format!("user{n}@example.com"), "password": PASSWORD }))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let health = app.client.get(app.url("/healthz")).send().await.expect("sent");
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2), "health took {:?} during the flood", started.elapsed());
+
+    let (mut refused, mut answered) = (0, 0);
+    for request in flood {
+        let response = request.await.expect("joined").expect("sent");
+        match response.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(response.headers().contains_key("retry-after"));
+                let body: serde_json::Value = response.json().await.expect("JSON");
+                assert_eq!(body["code"], "overloaded");
+                refused += 1;
+            }
+            StatusCode::UNAUTHORIZED => answered += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "the queue bound turned nobody away");
+    assert!(answered >= 3, "the admitted logins were answered");
+    // At most 1 + 2 hashes of 19 MiB are ever in flight; leave ample room for the allocator.
+    let grown_mib = resident_memory_kib().saturating_sub(before) / 1024;
+    assert!(grown_mib < 200, "resident memory grew by {grown_mib} MiB");
+}
