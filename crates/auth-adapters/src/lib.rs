@@ -11,6 +11,7 @@
 
 pub mod argon2_hasher;
 pub mod audit_chain;
+pub mod breached_passwords;
 pub mod jwt;
 pub mod keys;
 pub mod mail_templates;

@@ -4,6 +4,7 @@
 //! it by the shared contract tests there.
 
 mod audit_log;
+mod breached_passwords;
 mod clock;
 mod ids;
 mod mailer;
@@ -18,6 +19,7 @@ mod token_codec;
 mod users;
 
 pub use audit_log::*;
+pub use breached_passwords::*;
 pub use clock::*;
 pub use ids::*;
 pub use mailer::*;

@@ -30,8 +30,8 @@ use crate::error::InfrastructureError;
 use crate::ids::{SessionId, UserId};
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    AccessTokenCodec, AuditLog, Clock, IdGenerator, Mailer, OneTimeTokenRepository, PasswordHasher, RandomSource,
-    RateLimiter, RevocationStore, SessionRepository, UserRepository,
+    AccessTokenCodec, AuditLog, BreachedPasswords, Clock, IdGenerator, Mailer, OneTimeTokenRepository, PasswordHasher,
+    RandomSource, RateLimiter, RevocationStore, SessionRepository, UserRepository,
 };
 use crate::rate_limit::{RateLimit, RateLimitExceeded};
 use crate::session::Session;
@@ -49,6 +49,7 @@ pub struct AuthPorts {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub mailer: Arc<dyn Mailer>,
     pub hasher: Arc<dyn PasswordHasher>,
+    pub breached_passwords: Arc<dyn BreachedPasswords>,
     pub tokens: Arc<dyn AccessTokenCodec>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,

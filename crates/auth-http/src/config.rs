@@ -115,6 +115,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNetwork>,
     /// Browser origins allowed to call the API (CORS); empty: none.
     pub cors_origins: Vec<String>,
+    /// A sorted file of SHA-1 hashes of breached passwords (Have I Been Pwned's format).
+    pub breached_passwords: Option<PathBuf>,
     pub hash_concurrency: usize,
     pub hash_queue: usize,
     pub log_format: Option<LogFormat>,
@@ -421,6 +423,16 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let breached_passwords = match source.get("AUTH_BREACHED_PASSWORDS") {
+            None => None,
+            Some(path) => {
+                let path = PathBuf::from(path);
+                std::fs::File::open(&path).map_err(|error| {
+                    ConfigError::new("AUTH_BREACHED_PASSWORDS", format!("cannot read {}: {error}", path.display()))
+                })?;
+                Some(path)
+            }
+        };
         let log_format = match source.get("AUTH_LOG_FORMAT") {
             None => None,
             Some("json") => Some(LogFormat::Json),
@@ -464,6 +476,7 @@ impl Settings {
             rate_refresh_session: rate("AUTH_RATE_REFRESH_SESSION", "60/1m")?,
             trusted_proxies,
             cors_origins,
+            breached_passwords,
             hash_concurrency,
             hash_queue: count("AUTH_HASH_QUEUE", hash_concurrency * 4, 0, 1_000_000)?,
             log_format,

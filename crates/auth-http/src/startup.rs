@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use auth_adapters::argon2_hasher::{Argon2Hasher, Argon2Parameters};
+use auth_adapters::breached_passwords::BreachedPasswordFile;
 use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_signing_key};
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
@@ -25,8 +26,8 @@ use auth_adapters::sqlite::{
 };
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
 use auth_domain::ports::{
-    AuditLog, Clock, IdGenerator, OneTimeTokenRepository, RateLimiter, RevocationStore, SessionRepository,
-    SigningKeyStore, UserRepository,
+    AuditLog, Clock, IdGenerator, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter, RevocationStore,
+    SessionRepository, SigningKeyStore, UserRepository,
 };
 use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
 use secrecy::{ExposeSecret, SecretBox};
@@ -360,6 +361,13 @@ impl Components {
             rate_limiter,
             mailer: Arc::new(mailer),
             hasher: Arc::new(hasher),
+            breached_passwords: match &settings.breached_passwords {
+                Some(path) => Arc::new(
+                    BreachedPasswordFile::open(path)
+                        .with_context(|| format!("cannot read the breached-password list {}", path.display()))?,
+                ),
+                None => Arc::new(NoBreachedPasswords),
+            },
             tokens: codec.clone(),
             clock: clock.clone(),
             ids,

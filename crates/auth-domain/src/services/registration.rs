@@ -112,8 +112,14 @@ impl AuthService {
             user_inputs.push(name.as_str());
             user_inputs.extend(name.as_str().split_whitespace());
         }
-        if let Err(error) = self.policy.password.check("password", &password, &user_inputs) {
-            errors.push(error);
+        match self.policy.password.check("password", &password, &user_inputs) {
+            Err(error) => errors.push(error),
+            Ok(()) if self.ports.breached_passwords.contains(&password).await? => errors.push(FieldError::new(
+                "password",
+                "breached",
+                "appears in a list of passwords exposed in data breaches; choose another",
+            )),
+            Ok(()) => {}
         }
         let Some(email) = email.filter(|_| errors.is_empty()) else {
             return Err(RegisterError::Validation(errors));

@@ -14,9 +14,9 @@ use crate::email::Email;
 use crate::ids::{SessionId, UserId};
 use crate::password::PasswordHash;
 use crate::ports::{
-    MockAccessTokenCodec, MockAuditLog, MockClock, MockIdGenerator, MockMailer, MockOneTimeTokenRepository,
-    MockPasswordHasher, MockRandomSource, MockRateLimiter, MockRevocationStore, MockSessionRepository,
-    MockUserRepository,
+    MockAccessTokenCodec, MockAuditLog, MockBreachedPasswords, MockClock, MockIdGenerator, MockMailer,
+    MockOneTimeTokenRepository, MockPasswordHasher, MockRandomSource, MockRateLimiter, MockRevocationStore,
+    MockSessionRepository, MockUserRepository, NoBreachedPasswords,
 };
 use crate::rate_limit::{RateDecision, RateLimit, RateLimitExceeded};
 use crate::session::Session;
@@ -45,6 +45,8 @@ pub(super) struct PortMocks {
     pub(super) rate_limiter: MockRateLimiter,
     pub(super) mailer: MockMailer,
     pub(super) hasher: MockPasswordHasher,
+    /// `None`: no breached-password list, as when none is configured.
+    pub(super) breached_passwords: Option<MockBreachedPasswords>,
     pub(super) tokens: MockAccessTokenCodec,
     pub(super) clock: MockClock,
     pub(super) ids: MockIdGenerator,
@@ -71,6 +73,7 @@ impl PortMocks {
             rate_limiter: MockRateLimiter::new(),
             mailer: MockMailer::new(),
             hasher: MockPasswordHasher::new(),
+            breached_passwords: None,
             tokens: MockAccessTokenCodec::new(),
             clock,
             ids,
@@ -107,6 +110,10 @@ impl PortMocks {
             rate_limiter: Arc::new(self.rate_limiter),
             mailer: Arc::new(self.mailer),
             hasher: Arc::new(self.hasher),
+            breached_passwords: match self.breached_passwords {
+                Some(mock) => Arc::new(mock),
+                None => Arc::new(NoBreachedPasswords),
+            },
             tokens: Arc::new(self.tokens),
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),

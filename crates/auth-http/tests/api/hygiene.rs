@@ -100,3 +100,24 @@ async fn a_login_flood_is_bounded_and_other_routes_keep_answering() {
     let grown_mib = resident_memory_kib().saturating_sub(before) / 1024;
     assert!(grown_mib < 200, "resident memory grew by {grown_mib} MiB");
 }
+
+#[tokio::test]
+async fn a_password_from_the_breached_list_is_refused_at_registration() {
+    use sha1::Digest;
+    let breached = "correct horse battery staple";
+    let hash: String = sha1::Sha1::digest(breached.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect();
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let list = folder.path().join("pwned.txt");
+    // Sorted, mixed with other hashes, CRLF line ends and counts, as the published file has them.
+    let mut lines = vec![format!("{hash}:3861493"), "0000000A0E3B9F25FF41DE4B5AC238C2D545C7A8:15".to_owned()];
+    lines.push("FFFFF8B2B1EE4A8D6C1E4D5EF5D3A1C6B2A9B7C4:2".to_owned());
+    lines.sort_by_key(|line| line.to_uppercase());
+    std::fs::write(&list, lines.join("\r\n") + "\r\n").expect("written");
+    let app = spawn_app_with(&[("AUTH_BREACHED_PASSWORDS", &list.display().to_string())]).await;
+
+    let refused = app.register("ada@example.com", breached).await;
+    let problem = crate::helpers::assert_problem(refused, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "password");
+    assert_eq!(problem["errors"][0]["code"], "breached");
+    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
+}

@@ -156,6 +156,28 @@ async fn an_invalid_display_name_and_a_guessable_password_are_listed_together() 
 }
 
 #[tokio::test]
+async fn a_password_from_the_breached_list_is_a_field_error_and_nothing_is_stored() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    let mut breached = crate::ports::MockBreachedPasswords::new();
+    breached.expect_contains().withf(|password| password.expose() == STRONG_PASSWORD).times(1).returning(|_| Ok(true));
+    mocks.breached_passwords = Some(breached);
+    mocks.hasher.expect_hash().never();
+    mocks.users.expect_insert().never();
+    mocks.mailer.expect_send().never();
+
+    let error = mocks
+        .into_service()
+        .register(registration("ada@example.com", STRONG_PASSWORD, None), &request_context())
+        .await
+        .expect_err("a breached password is refused");
+
+    let RegisterError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
+    let fields: Vec<(&str, &str)> = errors.iter().map(|error| (error.field, error.code)).collect();
+    assert_eq!(fields, [("password", "breached")]);
+}
+
+#[tokio::test]
 async fn a_known_email_gets_an_already_registered_mail_and_the_same_answer_after_the_same_hash() {
     let mut mocks = PortMocks::new();
     mocks.allow_every_rate_limit();
