@@ -24,11 +24,22 @@ pub enum Command {
     },
     /// Apply pending migrations to AUTH_DATABASE_URL and exit.
     Migrate,
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
         command: UsersCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Prove that no audit row was altered or removed: recompute the hash chain from the first row.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +72,13 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let pending = database.pending_migrations().await?;
             anyhow::ensure!(pending.is_empty(), "migrations still pending: {}", pending.join(", "));
             println!("the database is up to date ({} migrations applied now)", applied.len());
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let database = Database::open(&settings)?;
+            let verdict = database.verify_audit_chain().await.context("cannot read the audit log")?;
+            let rows = verdict?;
+            println!("the audit log is intact: {rows} rows, each chained to the one before");
             Ok(())
         }
         Command::Users { command } => {

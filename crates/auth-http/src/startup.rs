@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use auth_adapters::argon2_hasher::{Argon2Hasher, Argon2Parameters};
+use auth_adapters::audit_chain::ChainBreak;
 use auth_adapters::breached_passwords::BreachedPasswordFile;
 use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_signing_key};
@@ -93,6 +94,18 @@ impl Database {
         match self {
             Self::Sqlite(database) => database.ping().await,
             Self::Postgres(database) => database.ping().await,
+        }
+    }
+
+    /// Checks the audit log's hash chain; the inner `Err` names the first broken row.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn verify_audit_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+        match self {
+            Self::Sqlite(database) => SqliteAuditLog::new(database.clone(), ids).verify_chain().await,
+            Self::Postgres(database) => PostgresAuditLog::new(database.clone(), ids).verify_chain().await,
         }
     }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::PostgresDatabase;
 use super::schema::audit_events;
-use crate::audit_chain::{ChainedFields, GENESIS_HASH, chain_hash, to_microseconds};
+use crate::audit_chain::{ChainBreak, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, to_microseconds, verify};
 
 /// The advisory lock that serialises appends, so that the chain cannot fork under concurrency.
 const AUDIT_CHAIN_LOCK: i64 = 0x6175_6469_7463_6861; // "auditcha"
@@ -50,6 +50,54 @@ impl PostgresAuditLog {
     pub fn new(database: PostgresDatabase, ids: Arc<dyn IdGenerator>) -> Self {
         Self { database, ids }
     }
+
+    /// Checks the whole hash chain, oldest row first.
+    ///
+    /// # Errors
+    /// When the table cannot be read; a broken chain is the inner `Err`.
+    pub async fn verify_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+        let rows: Vec<StoredAuditRow> = self
+            .database
+            .run(|connection| {
+                Box::pin(async move {
+                    audit_events::table
+                        .order(audit_events::seq.asc())
+                        .select(StoredAuditRow::as_select())
+                        .load(connection)
+                        .await
+                })
+            })
+            .await?;
+        Ok(verify(rows.into_iter().map(|row| StoredRow {
+            seq: row.seq,
+            id: row.id.to_string(),
+            user_id: row.user_id.map(|id| id.to_string()),
+            session_id: row.session_id.map(|id| id.to_string()),
+            event: row.event,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            detail: row.detail.to_string(),
+            created_at: row.created_at,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        })))
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+struct StoredAuditRow {
+    seq: i64,
+    id: Uuid,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    event: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: serde_json::Value,
+    created_at: OffsetDateTime,
+    prev_hash: String,
+    hash: String,
 }
 
 #[async_trait]

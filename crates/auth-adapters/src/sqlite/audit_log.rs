@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use super::{SqliteDatabase, encode_instant};
-use crate::audit_chain::{ChainedFields, GENESIS_HASH, chain_hash, to_microseconds};
+use crate::audit_chain::{ChainBreak, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, to_microseconds, verify};
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::sqlite::Sqlite))]
@@ -35,6 +35,55 @@ impl SqliteAuditLog {
     pub fn new(database: SqliteDatabase, ids: std::sync::Arc<dyn auth_domain::ports::IdGenerator>) -> Self {
         Self { database, ids }
     }
+
+    /// Checks the whole hash chain, oldest row first.
+    ///
+    /// # Errors
+    /// When the table cannot be read; a broken chain is the inner `Err`.
+    pub async fn verify_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+        let rows: Vec<StoredAuditRow> = self
+            .database
+            .read(|connection| {
+                audit_events::table.order(audit_events::seq.asc()).select(StoredAuditRow::as_select()).load(connection)
+            })
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                Ok(StoredRow {
+                    seq: i64::from(row.seq.unwrap_or_default()),
+                    id: row.id,
+                    user_id: row.user_id,
+                    session_id: row.session_id,
+                    event: row.event,
+                    ip: row.ip,
+                    user_agent: row.user_agent,
+                    detail: row.detail,
+                    created_at: super::decode_instant(&row.created_at)?,
+                    prev_hash: row.prev_hash,
+                    hash: row.hash,
+                })
+            })
+            .collect::<Result<Vec<_>, diesel::result::Error>>()
+            .map_err(InfrastructureError::unexpected)?;
+        Ok(verify(rows))
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::sqlite::Sqlite))]
+struct StoredAuditRow {
+    seq: Option<i32>,
+    id: String,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    event: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: String,
+    created_at: String,
+    prev_hash: String,
+    hash: String,
 }
 
 impl std::fmt::Debug for SqliteAuditLog {

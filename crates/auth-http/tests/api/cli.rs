@@ -110,3 +110,55 @@ fn the_binary_serves_with_defaults_and_stops_gracefully_on_sigterm() {
     };
     assert!(status.success(), "a graceful stop exits 0, got {status}");
 }
+
+/// Runs `auth-http audit verify` against the test app's SQLite database.
+fn audit_verify(app: &crate::helpers::TestApp) -> std::process::Output {
+    auth_http()
+        .args(["audit", "verify"])
+        .env("AUTH_DATABASE_URL", format!("sqlite://{}", app.data.path().join("auth.db").display()))
+        .env("AUTH_LOG_FORMAT", "json")
+        .output()
+        .expect("runs")
+}
+
+fn tamper(app: &crate::helpers::TestApp, statement: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut connection = diesel::SqliteConnection::establish(&app.data.path().join("auth.db").to_string_lossy())
+        .expect("the test database opens");
+    let changed = diesel::sql_query(statement).execute(&mut connection).expect("the statement runs");
+    assert_eq!(changed, 1, "{statement} changed {changed} rows");
+}
+
+#[tokio::test]
+async fn audit_verify_proves_an_intact_log_and_names_an_altered_row() {
+    let app = spawn_app().await;
+    app.signed_in_user("ada@example.com").await;
+    let intact = audit_verify(&app);
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
+    assert!(
+        String::from_utf8_lossy(&intact.stdout).contains("intact: 3 rows"),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+
+    // Someone covering their tracks rewrites what happened.
+    tamper(&app, "UPDATE audit_events SET event = 'logout' WHERE seq = 2");
+    let altered = audit_verify(&app);
+    assert!(!altered.status.success());
+    assert!(
+        String::from_utf8_lossy(&altered.stderr).contains("row 2 was altered"),
+        "{}",
+        String::from_utf8_lossy(&altered.stderr)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_row_after_a_removed_one() {
+    let app = spawn_app().await;
+    app.signed_in_user("ada@example.com").await;
+    tamper(&app, "DELETE FROM audit_events WHERE seq = 2");
+    let removed = audit_verify(&app);
+    assert!(!removed.status.success());
+    let stderr = String::from_utf8_lossy(&removed.stderr);
+    assert!(stderr.contains("row 3 does not follow"), "{stderr}");
+}
