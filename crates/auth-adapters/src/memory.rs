@@ -110,6 +110,7 @@ struct Window {
 #[derive(Debug, Default)]
 pub struct InMemoryRateLimiter {
     windows: Mutex<HashMap<String, Window>>,
+    blocked_until: Mutex<HashMap<String, Instant>>,
 }
 
 impl InMemoryRateLimiter {
@@ -157,6 +158,25 @@ impl RateLimiter for InMemoryRateLimiter {
 
     async fn reset(&self, key: &str) -> Result<(), InfrastructureError> {
         self.windows.lock().map_err(poisoned)?.remove(key);
+        self.blocked_until.lock().map_err(poisoned)?.remove(key);
         Ok(())
+    }
+
+    async fn block(&self, key: &str, duration: Duration) -> Result<(), InfrastructureError> {
+        let now = Instant::now();
+        let mut blocks = self.blocked_until.lock().map_err(poisoned)?;
+        if blocks.len() >= SWEEP_THRESHOLD {
+            blocks.retain(|_, until| *until > now);
+        }
+        let until = now + duration;
+        let entry = blocks.entry(key.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+        Ok(())
+    }
+
+    async fn blocked_for(&self, key: &str) -> Result<Option<Duration>, InfrastructureError> {
+        let now = Instant::now();
+        let blocks = self.blocked_until.lock().map_err(poisoned)?;
+        Ok(blocks.get(key).and_then(|until| until.checked_duration_since(now)).filter(|left| !left.is_zero()))
     }
 }

@@ -416,6 +416,11 @@ impl RedisRateLimiter {
         Self::redis_key(self.store.prefix(), key)
     }
 
+    /// The key of a block on `key`: the same digest, in its own namespace.
+    fn block_key(&self, key: &str) -> String {
+        Self::redis_key(self.store.prefix(), key).replacen("rate:", "block:", 1)
+    }
+
     async fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {
         let operation = if count { "rate limit hit" } else { "rate limit peek" };
         let key = self.key(key);
@@ -513,13 +518,38 @@ impl RateLimiter for RedisRateLimiter {
     }
 
     async fn reset(&self, key: &str) -> Result<(), InfrastructureError> {
-        let key = self.key(key);
+        let keys = [self.key(key), self.block_key(key)];
         let _deleted: i64 = self
             .store
             .run("rate limit reset", |mut connection| async move {
-                redis::cmd("DEL").arg(key).query_async(&mut connection).await
+                redis::cmd("DEL").arg(&keys).query_async(&mut connection).await
             })
             .await?;
         Ok(())
+    }
+
+    async fn block(&self, key: &str, duration: Duration) -> Result<(), InfrastructureError> {
+        let key = self.block_key(key);
+        let milliseconds = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX).max(1);
+        // The revocation script's semantics exactly: create, or only ever extend.
+        let _created: i64 = self
+            .store
+            .run("rate limit block", |mut connection| async move {
+                REVOKE_SCRIPT.key(key).arg(milliseconds).invoke_async(&mut connection).await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn blocked_for(&self, key: &str) -> Result<Option<Duration>, InfrastructureError> {
+        let key = self.block_key(key);
+        let left_ms: i64 = self
+            .store
+            .run("rate limit blocked for", |mut connection| async move {
+                redis::cmd("PTTL").arg(key).query_async(&mut connection).await
+            })
+            .await?;
+        // PTTL: -2 no such key, -1 no expiry (never written so), else milliseconds left.
+        Ok(u64::try_from(left_ms).ok().filter(|left| *left > 0).map(Duration::from_millis))
     }
 }

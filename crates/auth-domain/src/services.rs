@@ -19,7 +19,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use authenticate::AuthenticateError;
-pub use login::{LoginError, LoginRequest};
+pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use profile::{GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
 pub use registration::{RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
@@ -264,6 +264,10 @@ mod limit_keys {
 
     pub fn login_failures(email: &str) -> String {
         format!("login-fail:email:{email}")
+    }
+
+    pub fn login_backoff(email: &str) -> String {
+        format!("login-backoff:email:{email}")
     }
 
     pub fn login_ip(ip: &str) -> String {

@@ -126,6 +126,31 @@ pub async fn events_are_forgotten_once_two_windows_have_passed(limiter: &dyn Rat
     assert_eq!(decision.remaining, short.max - 1, "only this hit counts: {decision:?}");
 }
 
+pub async fn a_block_lasts_its_duration_and_never_shortens(limiter: &dyn RateLimiter) {
+    let key = unique("blocked");
+    assert_eq!(limiter.blocked_for(&key).await.expect("the limiter answers"), None);
+
+    limiter.block(&key, Duration::from_secs(60)).await.expect("blocked");
+    limiter.block(&key, Duration::from_secs(5)).await.expect("blocked again, for less");
+
+    let left = limiter.blocked_for(&key).await.expect("the limiter answers").expect("still blocked");
+    assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(60), "{left:?}");
+    assert_eq!(limiter.blocked_for(&unique("other")).await.expect("the limiter answers"), None, "keys are independent");
+}
+
+pub async fn a_block_lapses_and_a_reset_lifts_it(limiter: &dyn RateLimiter) {
+    let lapsing = unique("lapsing");
+    limiter.block(&lapsing, Duration::from_millis(300)).await.expect("blocked");
+    assert!(limiter.blocked_for(&lapsing).await.expect("the limiter answers").is_some());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(limiter.blocked_for(&lapsing).await.expect("the limiter answers"), None);
+
+    let lifted = unique("lifted");
+    limiter.block(&lifted, Duration::from_secs(60)).await.expect("blocked");
+    limiter.reset(&lifted).await.expect("reset");
+    assert_eq!(limiter.blocked_for(&lifted).await.expect("the limiter answers"), None);
+}
+
 contract_tests! {
     backends: {
         in_memory => crate::backends::in_memory,
@@ -139,5 +164,7 @@ contract_tests! {
         keys_are_counted_independently,
         of_concurrent_hits_on_one_key_exactly_the_limit_are_allowed,
         events_are_forgotten_once_two_windows_have_passed,
+        a_block_lasts_its_duration_and_never_shortens,
+        a_block_lapses_and_a_reset_lifts_it,
     ],
 }

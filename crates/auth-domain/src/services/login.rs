@@ -71,13 +71,23 @@ impl AuthService {
         let email = Email::parse(&request.email).ok();
         // A malformed address is refused like an unknown one; its failures are counted under the
         // trimmed, lower-cased text so that it cannot be varied to dodge the limit.
-        let failure_key = limit_keys::login_failures(
-            &email.as_ref().map_or_else(|| request.email.trim().to_lowercase(), |email| email.as_str().to_owned()),
-        );
+        let attempted =
+            email.as_ref().map_or_else(|| request.email.trim().to_lowercase(), |email| email.as_str().to_owned());
+        let failure_key = limit_keys::login_failures(&attempted);
+        let backoff_key = limit_keys::login_backoff(&attempted);
 
         if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
             let decision = self.ports.rate_limiter.peek(&failure_key, limit).await?;
-            if let Some(exceeded) = decision.exceeded() {
+            let throttled = match decision.exceeded() {
+                Some(exceeded) => Some(exceeded),
+                None => self
+                    .ports
+                    .rate_limiter
+                    .blocked_for(&backoff_key)
+                    .await?
+                    .map(|wait| RateLimitExceeded { limit: limit.max, retry_after: wait }),
+            };
+            if let Some(exceeded) = throttled {
                 self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
                 return Err(LoginError::RateLimited(exceeded));
             }
@@ -89,18 +99,19 @@ impl AuthService {
         };
         let Some(user) = user else {
             self.ports.hasher.verify_dummy(&password).await?;
-            self.record_login_failure(&failure_key, None, context).await?;
+            self.record_login_failure(&failure_key, &backoff_key, None, context).await?;
             return Err(LoginError::InvalidCredentials);
         };
         let needs_rehash = match self.ports.hasher.verify(&password, &user.password_hash).await? {
             PasswordCheck::Match { needs_rehash } => needs_rehash,
             PasswordCheck::Mismatch => {
-                self.record_login_failure(&failure_key, Some(&user), context).await?;
+                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
                 return Err(LoginError::InvalidCredentials);
             }
         };
         if self.policy.rate_limits.login_failures_per_email.is_some() {
             self.ports.rate_limiter.reset(&failure_key).await?;
+            self.ports.rate_limiter.reset(&backoff_key).await?;
         }
         if user.disabled {
             return Err(LoginError::AccountDisabled);
@@ -147,16 +158,33 @@ impl AuthService {
     async fn record_login_failure(
         &self,
         failure_key: &str,
+        backoff_key: &str,
         user: Option<&crate::user::User>,
         context: &RequestContext,
     ) -> Result<(), InfrastructureError> {
         if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
-            self.ports.rate_limiter.hit(failure_key, limit).await?;
+            let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
+            let failures = limit.max.saturating_sub(decision.remaining);
+            if let Some(wait) = backoff_after(failures) {
+                self.ports.rate_limiter.block(backoff_key, wait).await?;
+            }
         }
         let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
         self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
             .await
     }
+}
+
+/// Failed logins an address may have before each further failure makes it wait.
+pub const FAILURES_BEFORE_BACKOFF: u32 = 5;
+/// The longest wait one failure imposes.
+pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The wait after the `failures`th recent failure: none for the first few, then 1 s, doubling.
+pub fn backoff_after(failures: u32) -> Option<std::time::Duration> {
+    let beyond = failures.checked_sub(FAILURES_BEFORE_BACKOFF).filter(|beyond| *beyond > 0)?;
+    let seconds = 1u64.checked_shl(beyond - 1).unwrap_or(u64::MAX);
+    Some(std::time::Duration::from_secs(seconds).min(MAX_BACKOFF))
 }
 
 #[cfg(test)]

@@ -87,6 +87,8 @@ impl PortMocks {
         self.rate_limiter.expect_hit().returning(|_, limit| Ok(allowed(limit)));
         self.rate_limiter.expect_peek().returning(|_, limit| Ok(allowed(limit)));
         self.rate_limiter.expect_reset().returning(|_| Ok(()));
+        self.rate_limiter.expect_blocked_for().returning(|_| Ok(None));
+        self.rate_limiter.expect_block().returning(|_, _| Ok(()));
     }
 
     /// Expects exactly `times` audit events of `kind`; an event of a kind no test expects panics.

@@ -211,3 +211,26 @@ async fn too_many_failed_logins_for_one_email_are_throttled() {
     assert!(throttled.headers().contains_key("retry-after"));
     assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn repeated_failures_for_one_email_back_off_exponentially() {
+    let app = crate::helpers::spawn_app_with(&[("AUTH_RATE_LOGIN_EMAIL", "20/15m")]).await;
+    app.signed_in_user("ken@example.com").await;
+    let free = auth_domain::services::FAILURES_BEFORE_BACKOFF;
+    for _ in 0..=free {
+        let failed = app.login("ken@example.com", "wrong-password-attempt").await;
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The failure after the free ones imposed a 1 s wait: even the right password waits.
+    let waiting = app.login("ken@example.com", PASSWORD).await;
+    assert_eq!(waiting.headers()["retry-after"], "1");
+    assert_problem(waiting, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another address is not affected.
+    assert_eq!(app.login("someone@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(app.login("ken@example.com", PASSWORD).await.status(), StatusCode::OK, "the wait is over");
+    // A success lifts the back-off and forgets the failures.
+    assert_eq!(app.login("ken@example.com", "wrong-password-attempt").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("ken@example.com", PASSWORD).await.status(), StatusCode::OK);
+}

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::password::PasswordHash;
+use crate::rate_limit::RateDecision;
 use crate::services::test_support::{
     CLIENT_IP, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed, refusal, refused, request_context,
     verified_user,
@@ -19,7 +20,13 @@ fn credentials(password: &str) -> LoginRequest {
     LoginRequest { email: " Ada@Example.com".to_owned(), password: password.to_owned() }
 }
 
-/// Lets the attempt through the per-IP limit and the failed-attempts limit of its email.
+/// The back-off key of the address whose failure key is `failure_key`.
+fn backoff_key_of(failure_key: &str) -> String {
+    failure_key.replacen("login-fail:", "login-backoff:", 1)
+}
+
+/// Lets the attempt through the per-IP limit and the failed-attempts limit and back-off of its
+/// email; a success may lift the back-off.
 fn expect_limits_allow(mocks: &mut PortMocks, failure_key: &'static str) {
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
     mocks
@@ -28,6 +35,10 @@ fn expect_limits_allow(mocks: &mut PortMocks, failure_key: &'static str) {
         .withf(move |key, _| key == failure_key)
         .times(1)
         .returning(|_, limit| Ok(allowed(limit)));
+    let backoff_key = backoff_key_of(failure_key);
+    mocks.rate_limiter.expect_blocked_for().withf(move |key| key == backoff_key).times(1).returning(|_| Ok(None));
+    let backoff_key = backoff_key_of(failure_key);
+    mocks.rate_limiter.expect_reset().withf(move |key| key == backoff_key).returning(|_| Ok(()));
 }
 
 fn expect_failure_counted(mocks: &mut PortMocks, failure_key: &'static str) {
@@ -38,6 +49,7 @@ fn expect_failure_counted(mocks: &mut PortMocks, failure_key: &'static str) {
         .times(1)
         .returning(|_, limit| Ok(allowed(limit)));
     mocks.rate_limiter.expect_reset().never();
+    mocks.rate_limiter.expect_block().never();
 }
 
 fn expect_user_found(mocks: &mut PortMocks, user: User) {
@@ -336,4 +348,56 @@ async fn an_overloaded_hasher_during_login_answers_overloaded_without_counting_a
     let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
 
     assert!(matches!(error, LoginError::Overloaded), "got {error:?}");
+}
+
+#[test]
+fn the_back_off_starts_after_a_few_failures_and_doubles_up_to_a_cap() {
+    use std::time::Duration;
+    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF), None);
+    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 1), Some(Duration::from_secs(1)));
+    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 2), Some(Duration::from_secs(2)));
+    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 4), Some(Duration::from_secs(8)));
+    assert_eq!(backoff_after(u32::MAX), Some(MAX_BACKOFF));
+}
+
+#[tokio::test]
+async fn a_failure_beyond_the_free_ones_blocks_the_address_for_its_back_off() {
+    let mut mocks = PortMocks::new();
+    expect_limits_allow(&mut mocks, FAILURE_KEY);
+    // This failure is the seventh within the window: the address waits 2 s before the next try.
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, limit| {
+        Ok(RateDecision { remaining: limit.max - (FAILURES_BEFORE_BACKOFF + 2), ..allowed(limit) })
+    });
+    let backoff_key = backoff_key_of(FAILURE_KEY);
+    mocks
+        .rate_limiter
+        .expect_block()
+        .withf(move |key, wait| key == backoff_key && *wait == std::time::Duration::from_secs(2))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    expect_user_found(&mut mocks, verified_user());
+    expect_password_checked(&mut mocks, PasswordCheck::Mismatch);
+    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
+    expect_no_session(&mut mocks);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
+}
+
+#[tokio::test]
+async fn an_address_in_back_off_is_throttled_without_checking_the_password() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_peek().times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_blocked_for().times(1).returning(|_| Ok(Some(std::time::Duration::from_secs(3))));
+    mocks.hasher.expect_verify().never();
+    mocks.hasher.expect_verify_dummy().never();
+    mocks.users.expect_find_by_email().never();
+    mocks.expect_audit(AuditEventKind::LoginThrottled, 1);
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("throttled");
+
+    let LoginError::RateLimited(exceeded) = error else { panic!("got {error:?}") };
+    assert_eq!(exceeded.retry_after, std::time::Duration::from_secs(3));
 }
