@@ -2,13 +2,20 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
+use crate::error::ApiError;
+
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// The most header bytes (names and values) a request may carry: an Authorization header with the
+/// longest token we accept, and ordinary browser headers, fit with room to spare.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -44,9 +51,26 @@ pub struct ResponseHeaders {
 pub async fn middleware(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let started = Instant::now();
     let request_id = choose_request_id(request.headers().get(&REQUEST_ID_HEADER));
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.as_bytes().len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        let refusal = REQUEST_ID.sync_scope(request_id.clone(), || {
+            ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!("the request headers are larger than {} KiB", MAX_HEADER_BYTES / 1024),
+            )
+            .error_response()
+        });
+        let mut response = request.into_response(refusal).map_into_right_body();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        return Ok(response);
+    }
     request.extensions_mut().insert(RequestId(request_id.clone()));
     let hsts = request.app_data::<actix_web::web::Data<ResponseHeaders>>().and_then(|headers| headers.hsts.clone());
     let method = request.method().clone();
@@ -77,7 +101,7 @@ pub async fn middleware(
         request.id = %request_id,
         "request served"
     );
-    Ok(response)
+    Ok(response.map_into_left_body())
 }
 
 #[cfg(test)]

@@ -121,3 +121,54 @@ async fn a_password_from_the_breached_list_is_refused_at_registration() {
     assert_eq!(problem["errors"][0]["code"], "breached");
     assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
 }
+
+/// The median time of `runs` logins with these credentials.
+async fn median_login_time(app: &crate::helpers::TestApp, email: &str, password: &str, runs: usize) -> Duration {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let response = app.login(email, password).await;
+        times.push(started.elapsed());
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    times.sort();
+    times[runs / 2]
+}
+
+/// Without the dummy verification an unknown address is refused in about a millisecond, a known
+/// one after a 19 MiB Argon2 run: a stopwatch would tell which addresses have accounts.
+#[tokio::test]
+async fn an_unknown_email_takes_as_long_to_refuse_as_a_wrong_password() {
+    let app = spawn_app_with(&[("AUTH_RATE_LOGIN_EMAIL", "off"), ("AUTH_RATE_LOGIN_IP", "off")]).await;
+    app.signed_in_user("ada@example.com").await;
+    let known = median_login_time(&app, "ada@example.com", "wrong-password-attempt", 7).await;
+    let unknown = median_login_time(&app, "nobody@example.com", "wrong-password-attempt", 7).await;
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "unknown {unknown:?} vs known {known:?}");
+}
+
+/// A header block far over the limit is refused by the HTTP layer, never served or crashed on.
+#[tokio::test]
+async fn an_oversized_header_is_refused() {
+    let app = spawn_app_with(&[]).await;
+    let response =
+        app.client.get(app.url("/healthz")).header("x-filler", "a".repeat(64 * 1024)).send().await.expect("sent");
+    crate::helpers::assert_problem(response, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large").await;
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.expect("sent").status(), StatusCode::OK);
+}
+
+/// A slow-loris client that never finishes its request headers is cut off by the request timeout
+/// instead of holding a connection forever.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(&[]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").await.expect("writes");
+    let started = Instant::now();
+    let mut buffer = Vec::new();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buffer)).await;
+    assert!(outcome.is_ok(), "the server kept the half-sent request open for 20 s");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+}
