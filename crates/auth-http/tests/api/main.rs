@@ -2,9 +2,11 @@
 //! database (SQLite, or a fresh PostgreSQL schema for the production-mode suites) and mail outbox,
 //! and talks HTTP to it.
 
+mod attacks;
 mod bad_input;
 mod cli;
 mod faults;
+mod fuzz;
 mod helpers;
 mod hygiene;
 mod infra;
@@ -12,5 +14,6 @@ mod logout;
 mod processes;
 mod refresh;
 mod replicas;
+mod secrets;
 mod sessions;
 mod walkthrough;
