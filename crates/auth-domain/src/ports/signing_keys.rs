@@ -11,7 +11,7 @@ pub struct StoredSigningKey {
     pub kid: String,
     /// The JOSE algorithm name: `EdDSA`, `ES256` or `RS256`.
     pub algorithm: String,
-    /// The public key, DER-encoded (SubjectPublicKeyInfo).
+    /// The public key in the form its JWK is built from: for Ed25519, the 32 raw bytes.
     pub public_key: Vec<u8>,
     /// The private key (PKCS#8 DER), encrypted with the master key.
     pub encrypted_private_key: Vec<u8>,
