@@ -22,7 +22,7 @@ pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use profile::{GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
-pub use registration::{RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
+pub use registration::{PendingResend, RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
 pub use sessions::{RevokeSessionError, SessionError, SessionView};
 
 use crate::audit::{AuditEventKind, NewAuditEvent};

@@ -189,8 +189,10 @@ impl AuthService {
         self.ports.users.find_by_id(user_id).await?.ok_or(VerifyEmailError::InvalidToken)
     }
 
-    /// Mails a new verification link to an unverified account, voiding the previous link. The
-    /// caller learns nothing of whether the address has an account, or is verified already.
+    /// Accepts a request to mail a new verification link, after the rate limits. The answer is
+    /// decided here, before anything depends on whether the address has an account: the caller
+    /// gets the same outcome in the same time for every address, and runs the returned
+    /// [`PendingResend`] afterwards (the HTTP layer does so after answering).
     ///
     /// # Errors
     /// Rate limits as for registration.
@@ -198,19 +200,14 @@ impl AuthService {
         &self,
         email: &str,
         context: &RequestContext,
-    ) -> Result<(), ResendVerificationError> {
+    ) -> Result<PendingResend, ResendVerificationError> {
         if let Some(ip) = &context.ip {
             self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
         }
         // The contract answers 202 whatever the address: a malformed one has no account to mail.
-        let Ok(email) = Email::parse(email) else { return Ok(()) };
+        let Ok(email) = Email::parse(email) else { return Ok(PendingResend { service: self.clone(), email: None }) };
         self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
-        let Some(user) = self.ports.users.find_by_email(&email).await? else { return Ok(()) };
-        if user.email_verified {
-            return Ok(());
-        }
-        self.send_verification(&user, self.now()).await?;
-        Ok(())
+        Ok(PendingResend { service: self.clone(), email: Some(email) })
     }
 
     /// Voids the user's earlier verification tokens, stores a new one and mails it.
@@ -228,6 +225,30 @@ impl AuthService {
             })
             .await?;
         self.ports.mailer.send(Mail::VerifyEmail { to: user.email.clone(), token }).await
+    }
+}
+
+/// The account-dependent half of a resend, run after the caller has its answer.
+#[derive(Debug)]
+#[must_use = "a pending resend does nothing until it is delivered"]
+pub struct PendingResend {
+    service: AuthService,
+    email: Option<Email>,
+}
+
+impl PendingResend {
+    /// Mails a new link to an unverified account, voiding the previous one; does nothing for an
+    /// unknown, malformed or already verified address.
+    ///
+    /// # Errors
+    /// Only infrastructure failures, for the log: the caller was answered already.
+    pub async fn deliver(self) -> Result<(), InfrastructureError> {
+        let Some(email) = self.email else { return Ok(()) };
+        let Some(user) = self.service.ports.users.find_by_email(&email).await? else { return Ok(()) };
+        if user.email_verified {
+            return Ok(());
+        }
+        self.service.send_verification(&user, self.service.now()).await
     }
 }
 

@@ -86,7 +86,13 @@ pub async fn resend_verification(
     client: ClientContext,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    service.resend_verification(&body.email, &client.0).await?;
+    let pending = service.resend_verification(&body.email, &client.0).await?;
+    // Answered before the account is looked up, so that the time to answer says nothing about it.
+    tokio::spawn(async move {
+        if let Err(error) = pending.deliver().await {
+            tracing::error!(error = %error, "could not mail a new verification link");
+        }
+    });
     Ok(verification_sent())
 }
 

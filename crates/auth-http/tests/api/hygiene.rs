@@ -172,3 +172,39 @@ async fn a_client_that_never_finishes_its_request_is_disconnected() {
     assert!(outcome.is_ok(), "the server kept the half-sent request open for 20 s");
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
 }
+
+/// X-Forwarded-For is believed only from a trusted proxy: otherwise anyone could pick the address
+/// the IP limits and the audit trail see.
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    async fn session_ip(app: &crate::helpers::TestApp) -> String {
+        let login = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+            .json(&serde_json::json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("sent");
+        let tokens = crate::helpers::Tokens::from_body(login.json().await.expect("JSON"));
+        let listed: serde_json::Value =
+            app.get_authorized("/v1/users/me/sessions", &tokens.access).await.json().await.expect("JSON");
+        listed["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .find(|session| session["id"] == tokens.session_id.as_str())
+            .expect("the new session")["ip"]
+            .as_str()
+            .expect("an ip")
+            .to_owned()
+    }
+
+    let untrusting = spawn_app_with(&[]).await;
+    untrusting.signed_in_user("ada@example.com").await;
+    assert_eq!(session_ip(&untrusting).await, "127.0.0.1", "a header from an untrusted peer is ignored");
+
+    let behind_proxy = spawn_app_with(&[("AUTH_TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    behind_proxy.signed_in_user("ada@example.com").await;
+    assert_eq!(session_ip(&behind_proxy).await, "203.0.113.9", "the right-most address the proxy saw");
+}

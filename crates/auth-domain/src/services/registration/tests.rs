@@ -400,7 +400,24 @@ async fn resending_to_an_unverified_account_voids_the_old_link_before_mailing_a_
         .in_sequence(&mut order)
         .returning(|_| Ok(()));
 
-    mocks.into_service().resend_verification(" Ada@Example.com", &request_context()).await.expect("resending succeeds");
+    let pending =
+        mocks.into_service().resend_verification(" Ada@Example.com", &request_context()).await.expect("accepted");
+    pending.deliver().await.expect("delivered");
+}
+
+#[tokio::test]
+async fn the_answer_to_a_resend_is_decided_before_the_account_is_looked_up() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
+    // Any account-dependent work before the answer would make its timing tell known addresses.
+    mocks.users.expect_find_by_email().never();
+    mocks.one_time_tokens.expect_insert().never();
+    mocks.mailer.expect_send().never();
+
+    let pending = mocks.into_service().resend_verification("ada@example.com", &request_context()).await;
+
+    assert!(pending.is_ok(), "got {pending:?}");
 }
 
 #[tokio::test]
@@ -415,9 +432,9 @@ async fn resending_to_a_verified_or_unknown_address_answers_ok_and_mails_nothing
         mocks.one_time_tokens.expect_insert().never();
         mocks.mailer.expect_send().never();
 
-        let result = mocks.into_service().resend_verification("ada@example.com", &request_context()).await;
-
-        assert!(result.is_ok(), "got {result:?}");
+        let pending =
+            mocks.into_service().resend_verification("ada@example.com", &request_context()).await.expect("accepted");
+        pending.deliver().await.expect("nothing to deliver is no failure");
     }
 }
 
@@ -428,9 +445,10 @@ async fn resending_to_a_malformed_address_answers_ok_and_mails_nothing() {
     mocks.users.expect_find_by_email().never();
     mocks.mailer.expect_send().never();
 
-    mocks
+    let pending = mocks
         .into_service()
         .resend_verification("ada-at-example.com", &request_context())
         .await
         .expect("the contract answers 202 whatever the address");
+    pending.deliver().await.expect("nothing to deliver is no failure");
 }
