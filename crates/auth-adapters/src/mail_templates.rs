@@ -33,6 +33,26 @@ pub fn render(mail: &Mail, public_url: &str) -> RenderedMail {
                 ),
             }
         }
+        Mail::PasswordReset { token, .. } => {
+            let link = format!("{public_url}/reset-password?token={}", token.expose());
+            RenderedMail {
+                to,
+                subject: "Reset your password".to_owned(),
+                text: format!(
+                    "Hello,\r\n\r\nSomeone (perhaps you) asked to reset the password of your account. To \
+                     choose a new one, open this link:\r\n\r\n{link}\r\n\r\nThe link works once and \
+                     expires in 30 minutes. If you did not ask, ignore this mail: your password is unchanged.\r\n"
+                ),
+            }
+        }
+        Mail::PasswordChanged { .. } => RenderedMail {
+            to,
+            subject: "Your password was changed".to_owned(),
+            text: format!(
+                "Hello,\r\n\r\nThe password of your account was just changed, and your other sessions were \
+                 signed out. If this was not you, reset your password at {public_url} now.\r\n"
+            ),
+        },
         Mail::AlreadyRegistered { .. } => RenderedMail {
             to,
             subject: "You already have an account".to_owned(),

@@ -90,7 +90,7 @@ impl RevocationStore for InMemoryRevocationStore {
         }
         let marks = self.users_revoked.read().map_err(poisoned)?;
         Ok(marks.get(&user_id).is_some_and(|mark| {
-            mark.until > OffsetDateTime::now_utc() && issued_at.unix_timestamp() <= mark.issued_before
+            mark.until > OffsetDateTime::now_utc() && issued_at.unix_timestamp() < mark.issued_before
         }))
     }
 }

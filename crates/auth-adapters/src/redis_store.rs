@@ -379,7 +379,7 @@ impl RevocationStore for RedisRevocationStore {
         }
         match user_mark.map(|mark| mark.parse::<i64>()) {
             None => Ok(false),
-            Some(Ok(issued_before)) => Ok(issued_at.unix_timestamp() <= issued_before),
+            Some(Ok(issued_before)) => Ok(issued_at.unix_timestamp() < issued_before),
             Some(Err(_)) => {
                 Err(self.store.unexpected_reply("is token revoked", "a user mark is not a number".to_owned()))
             }

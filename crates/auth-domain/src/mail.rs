@@ -10,12 +10,19 @@ pub enum Mail {
     VerifyEmail { to: Email, token: OneTimeToken },
     /// Sent instead of a second registration, so that registering reveals nothing to a stranger.
     AlreadyRegistered { to: Email },
+    /// Carries the link that sets a new password.
+    PasswordReset { to: Email, token: OneTimeToken },
+    /// Tells the owner that the password was changed or reset, in case it was not them.
+    PasswordChanged { to: Email },
 }
 
 impl Mail {
     pub fn recipient(&self) -> &Email {
         match self {
-            Self::VerifyEmail { to, .. } | Self::AlreadyRegistered { to } => to,
+            Self::VerifyEmail { to, .. }
+            | Self::AlreadyRegistered { to }
+            | Self::PasswordReset { to, .. }
+            | Self::PasswordChanged { to } => to,
         }
     }
 
@@ -24,6 +31,8 @@ impl Mail {
         match self {
             Self::VerifyEmail { .. } => "verify_email",
             Self::AlreadyRegistered { .. } => "already_registered",
+            Self::PasswordReset { .. } => "password_reset",
+            Self::PasswordChanged { .. } => "password_changed",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod authenticate;
 mod login;
+mod password;
 mod profile;
 mod refresh;
 mod registration;
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 
 pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
+pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
 pub use registration::{PendingResend, RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
@@ -97,6 +99,7 @@ pub struct AuthPolicy {
     pub session_idle_ttl: time::Duration,
     pub refresh_grace: time::Duration,
     pub verify_email_ttl: time::Duration,
+    pub reset_password_ttl: time::Duration,
     pub require_email_verification: bool,
     pub password: PasswordPolicy,
     pub rate_limits: RateLimits,
@@ -114,6 +117,7 @@ impl AuthPolicy {
             session_idle_ttl: time::Duration::days(7),
             refresh_grace: time::Duration::seconds(10),
             verify_email_ttl: time::Duration::hours(24),
+            reset_password_ttl: time::Duration::minutes(30),
             require_email_verification: true,
             password: PasswordPolicy::default(),
             rate_limits: RateLimits::default(),

@@ -58,6 +58,7 @@ pub enum RevocationReason {
     RevokedByUser,
     RefreshTokenReuse,
     PasswordChanged,
+    PasswordReset,
     AdminAction,
 }
 
@@ -69,6 +70,7 @@ impl RevocationReason {
             Self::RevokedByUser => "revoked_by_user",
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
             Self::AdminAction => "admin_action",
         }
     }

@@ -7,8 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use auth_domain::services::{
-    AuthenticateError, GrantRoleError, LoginError, ProfileError, RefreshError, RegisterError, ResendVerificationError,
-    RevokeSessionError, SessionError, VerifyEmailError,
+    AuthenticateError, ChangePasswordError, ForgotPasswordError, GrantRoleError, LoginError, ProfileError,
+    RefreshError, RegisterError, ResendVerificationError, ResetPasswordError, RevokeSessionError, SessionError,
+    VerifyEmailError,
 };
 use auth_domain::{FieldError, InfrastructureError, RateLimitExceeded};
 use serde::Serialize;
@@ -262,6 +263,42 @@ impl From<RevokeSessionError> for ApiError {
         match error {
             RevokeSessionError::NotFound => Self::not_found("no such session"),
             RevokeSessionError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ForgotPasswordError> for ApiError {
+    fn from(error: ForgotPasswordError) -> Self {
+        match error {
+            ForgotPasswordError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            ForgotPasswordError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ResetPasswordError> for ApiError {
+    fn from(error: ResetPasswordError) -> Self {
+        match error {
+            ResetPasswordError::InvalidToken => {
+                Self::bad_request("invalid_token", "the token is unknown, already used or expired")
+            }
+            ResetPasswordError::Validation(errors) => Self::validation(errors),
+            ResetPasswordError::Overloaded => Self::overloaded(),
+            ResetPasswordError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(error: ChangePasswordError) -> Self {
+        match error {
+            ChangePasswordError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the current password is wrong")
+            }
+            ChangePasswordError::Validation(errors) => Self::validation(errors),
+            ChangePasswordError::UserGone => Self::invalid_token("the account no longer exists"),
+            ChangePasswordError::Overloaded => Self::overloaded(),
+            ChangePasswordError::Infrastructure(error) => Self::infrastructure(&error),
         }
     }
 }

@@ -24,12 +24,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route("/refresh", web::post().to(auth::refresh))
                 .route("/logout", web::post().to(auth::logout))
                 .route("/logout-all", web::post().to(auth::logout_all))
+                .route("/password/forgot", web::post().to(auth::forgot_password))
+                .route("/password/reset", web::post().to(auth::reset_password))
                 .route("/verify", web::get().to(auth::verify)),
         )
         .service(
             web::scope("/v1/users/me")
                 .route("", web::get().to(users::me))
                 .route("", web::patch().to(users::update_me))
+                .route("/password", web::post().to(users::change_password))
                 .route("/sessions", web::get().to(users::sessions))
                 .route("/sessions/{id}", web::delete().to(users::revoke_session)),
         )

@@ -104,6 +104,37 @@ impl PostgresSessionRepository {
     }
 }
 
+impl PostgresSessionRepository {
+    async fn revoke_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError> {
+        // The nil id names no session, so "keep none" needs no second query shape.
+        let keep = keep.map_or_else(Uuid::nil, |id| id.as_uuid());
+        let rows: Vec<SessionRow> = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    diesel::update(
+                        sessions::table
+                            .filter(sessions::user_id.eq(user_id.as_uuid()))
+                            .filter(sessions::revoked_at.is_null())
+                            .filter(sessions::id.ne(keep)),
+                    )
+                    .set((sessions::revoked_at.eq(at), sessions::revoke_reason.eq(reason.as_str())))
+                    .returning(SessionRow::as_returning())
+                    .get_results(connection)
+                    .await
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+}
+
 #[async_trait]
 impl SessionRepository for PostgresSessionRepository {
     async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError> {
@@ -244,23 +275,17 @@ impl SessionRepository for PostgresSessionRepository {
         reason: RevocationReason,
         at: OffsetDateTime,
     ) -> Result<Vec<Session>, InfrastructureError> {
-        let rows: Vec<SessionRow> = self
-            .database
-            .run(move |connection| {
-                Box::pin(async move {
-                    diesel::update(
-                        sessions::table
-                            .filter(sessions::user_id.eq(user_id.as_uuid()))
-                            .filter(sessions::revoked_at.is_null()),
-                    )
-                    .set((sessions::revoked_at.eq(at), sessions::revoke_reason.eq(reason.as_str())))
-                    .returning(SessionRow::as_returning())
-                    .get_results(connection)
-                    .await
-                })
-            })
-            .await?;
-        Ok(rows.into_iter().map(Session::from).collect())
+        self.revoke_for_user(user_id, None, reason, at).await
+    }
+
+    async fn revoke_all_for_user_except(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError> {
+        self.revoke_for_user(user_id, Some(keep), reason, at).await
     }
 
     async fn list_active_for_user(

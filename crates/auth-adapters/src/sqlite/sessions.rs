@@ -98,6 +98,33 @@ impl SqliteSessionRepository {
     }
 }
 
+impl SqliteSessionRepository {
+    async fn revoke_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError> {
+        // The nil id names no session, so "keep none" needs no second query shape.
+        let keep = keep.map_or_else(|| uuid::Uuid::nil().to_string(), |id| id.to_string());
+        self.database
+            .write(move |connection| {
+                let revoked = diesel::update(
+                    sessions::table
+                        .filter(sessions::user_id.eq(user_id.to_string()))
+                        .filter(sessions::revoked_at.is_null())
+                        .filter(sessions::id.ne(keep)),
+                )
+                .set((sessions::revoked_at.eq(encode_instant(at)), sessions::revoke_reason.eq(reason.as_str())))
+                .returning(SessionRow::as_returning())
+                .get_results(connection)?;
+                revoked.into_iter().map(SessionRow::into_session).collect()
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl SessionRepository for SqliteSessionRepository {
     async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError> {
@@ -206,19 +233,17 @@ impl SessionRepository for SqliteSessionRepository {
         reason: RevocationReason,
         at: OffsetDateTime,
     ) -> Result<Vec<Session>, InfrastructureError> {
-        self.database
-            .write(move |connection| {
-                let revoked = diesel::update(
-                    sessions::table
-                        .filter(sessions::user_id.eq(user_id.to_string()))
-                        .filter(sessions::revoked_at.is_null()),
-                )
-                .set((sessions::revoked_at.eq(encode_instant(at)), sessions::revoke_reason.eq(reason.as_str())))
-                .returning(SessionRow::as_returning())
-                .get_results(connection)?;
-                revoked.into_iter().map(SessionRow::into_session).collect()
-            })
-            .await
+        self.revoke_for_user(user_id, None, reason, at).await
+    }
+
+    async fn revoke_all_for_user_except(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError> {
+        self.revoke_for_user(user_id, Some(keep), reason, at).await
     }
 
     async fn list_active_for_user(

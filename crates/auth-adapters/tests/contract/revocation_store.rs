@@ -80,14 +80,16 @@ async fn is_users_token_revoked(store: &dyn RevocationStore, user_id: UserId, is
     store.is_token_revoked(a_session_id(), user_id, issued_at).await.expect("the lookup succeeds")
 }
 
-pub async fn a_user_mark_revokes_the_tokens_issued_up_to_its_second_and_no_later_one(store: &dyn RevocationStore) {
+pub async fn a_user_mark_revokes_the_tokens_of_earlier_seconds_only(store: &dyn RevocationStore) {
     let user = a_user_id();
     let bystander = a_user_id();
     let mark = now();
     store.revoke_user_tokens(user, mark, mark + Duration::minutes(15)).await.expect("the mark is stored");
 
     assert!(is_users_token_revoked(store, user, mark - Duration::minutes(5)).await, "an older token");
-    assert!(is_users_token_revoked(store, user, mark).await, "a token of the same second");
+    assert!(is_users_token_revoked(store, user, mark - Duration::seconds(1)).await, "a token of the second before");
+    // The same second is the session marks' business: a login just after the mark must work.
+    assert!(!is_users_token_revoked(store, user, mark).await, "a token of the same second");
     assert!(!is_users_token_revoked(store, user, mark + Duration::seconds(1)).await, "a token issued after");
     assert!(!is_users_token_revoked(store, bystander, mark - Duration::minutes(5)).await, "another user's token");
 }
@@ -109,18 +111,19 @@ pub async fn a_user_mark_only_moves_forward(store: &dyn RevocationStore) {
     store.revoke_user_tokens(user, earlier, earlier + Duration::minutes(15)).await.expect("the mark is stored");
 
     assert!(is_users_token_revoked(store, user, later - Duration::minutes(1)).await);
-    assert!(!is_users_token_revoked(store, user, later + Duration::seconds(1)).await);
+    assert!(!is_users_token_revoked(store, user, later).await);
 }
 
 pub async fn a_user_mark_that_has_lapsed_no_longer_counts(store: &dyn RevocationStore) {
     let user = a_user_id();
     let mark = now();
     store.revoke_user_tokens(user, mark, now() + Duration::try_from(SHORT).expect("short")).await.expect("stored");
-    assert!(is_users_token_revoked(store, user, mark).await);
+    let older = mark - Duration::seconds(5);
+    assert!(is_users_token_revoked(store, user, older).await);
 
     tokio::time::sleep(LAPSE_WAIT).await;
 
-    assert!(!is_users_token_revoked(store, user, mark).await);
+    assert!(!is_users_token_revoked(store, user, older).await);
 }
 
 contract_tests! {
@@ -135,7 +138,7 @@ contract_tests! {
         a_revocation_that_has_lapsed_no_longer_counts,
         a_revocation_counts_until_its_instant_and_not_after,
         a_later_revocation_extends_an_earlier_one_and_an_earlier_never_shortens_a_later,
-        a_user_mark_revokes_the_tokens_issued_up_to_its_second_and_no_later_one,
+        a_user_mark_revokes_the_tokens_of_earlier_seconds_only,
         a_session_mark_revokes_its_tokens_whoever_the_user,
         a_user_mark_only_moves_forward,
         a_user_mark_that_has_lapsed_no_longer_counts,

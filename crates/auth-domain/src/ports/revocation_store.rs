@@ -16,9 +16,11 @@ pub trait RevocationStore: Send + Sync {
     /// Whether the session was revoked.
     async fn is_session_revoked(&self, session_id: SessionId) -> Result<bool, InfrastructureError>;
 
-    /// Revokes every token of `user_id` issued at or before `issued_before` (whole seconds, as
-    /// `iat` counts them), until `until`. A later mark replaces an earlier one; an earlier one
-    /// never shortens or lowers a later one. MUST be visible to every replica once it returns.
+    /// Revokes every token of `user_id` issued in a second before `issued_before`'s (`iat` counts
+    /// whole seconds), until `until`. Tokens of that very second are left to the session marks the
+    /// caller writes too, so that a login just after the mark is not refused. A later mark replaces
+    /// an earlier one; an earlier one never shortens or lowers a later one. MUST be visible to every
+    /// replica once it returns.
     async fn revoke_user_tokens(
         &self,
         user_id: UserId,

@@ -63,6 +63,15 @@ pub trait SessionRepository: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<Vec<Session>, InfrastructureError>;
 
+    /// Revokes every live session of a user but `keep`; returns the sessions this call revoked.
+    async fn revoke_all_for_user_except(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Session>, InfrastructureError>;
+
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
     async fn list_active_for_user(
         &self,

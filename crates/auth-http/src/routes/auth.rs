@@ -34,6 +34,13 @@ pub struct EmailBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ResetPasswordBody {
+    token: String,
+    new_password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
     password: String,
@@ -130,6 +137,30 @@ pub async fn logout_all(
     client: ClientContext,
 ) -> Result<HttpResponse, ApiError> {
     service.logout_all(&caller.0, &client.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn forgot_password(
+    service: web::Data<AuthService>,
+    client: ClientContext,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    let pending = service.forgot_password(&body.email, &client.0).await?;
+    // Answered before the account is looked up, so that the time to answer says nothing about it.
+    tokio::spawn(async move {
+        if let Err(error) = pending.deliver().await {
+            tracing::error!(error = %error, "could not mail a password-reset link");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(json!({ "status": "accepted" })))
+}
+
+pub async fn reset_password(
+    service: web::Data<AuthService>,
+    client: ClientContext,
+    body: web::Json<ResetPasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    service.reset_password(&body.token, &body.new_password, &client.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

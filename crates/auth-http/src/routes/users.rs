@@ -22,6 +22,23 @@ pub struct UpdateMeBody {
     display_name: Option<Option<String>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    service: web::Data<AuthService>,
+    caller: Authenticated,
+    client: ClientContext,
+    body: web::Json<ChangePasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    service.change_password(&caller.0, &body.current_password, &body.new_password, &client.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub async fn me(service: web::Data<AuthService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = service.current_user(&caller.0).await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))

@@ -37,6 +37,9 @@ async fn logout_all_ends_every_session_of_the_user_and_no_other() {
         assert_problem(app.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
     }
     assert_eq!(app.get_authorized("/v1/users/me", &other_user.access).await.status(), StatusCode::OK);
+    // Logging in again at once (very likely in the same second) gives a token that works.
+    let again = Tokens::from_body(app.login("ada@example.com", PASSWORD).await.json().await.expect("JSON"));
+    assert_eq!(app.get_authorized("/v1/users/me", &again.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

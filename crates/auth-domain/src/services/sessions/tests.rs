@@ -59,14 +59,16 @@ fn expect_user_marked_revoked(mocks: &mut PortMocks, user_id: UserId) {
 }
 
 #[tokio::test]
-async fn logging_out_everywhere_revokes_every_session_and_marks_the_user_once() {
+async fn logging_out_everywhere_revokes_and_marks_every_session_and_marks_the_user_once() {
     let mut mocks = PortMocks::new();
     let current = session_of(&verified_user());
     let principal = principal_in(&current);
     let user_id = principal.user_id;
     let revoked = vec![other_session(&current, 1), current.clone(), other_session(&current, 2)];
     expect_user_marked_revoked(&mut mocks, user_id);
-    mocks.revocations.expect_revoke_session().never();
+    for session in &revoked {
+        expect_marked_revoked(&mut mocks, session.id);
+    }
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -84,11 +86,12 @@ async fn logging_out_everywhere_revokes_every_session_and_marks_the_user_once() 
 }
 
 #[tokio::test]
-async fn logging_out_everywhere_marks_the_user_even_when_every_session_was_revoked_already() {
+async fn logging_out_everywhere_marks_the_caller_and_the_user_even_when_every_session_was_revoked_already() {
     let mut mocks = PortMocks::new();
     let current = session_of(&verified_user());
     let principal = principal_in(&current);
     expect_user_marked_revoked(&mut mocks, principal.user_id);
+    expect_marked_revoked(&mut mocks, current.id);
     mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
     mocks.expect_audit(AuditEventKind::LogoutAll, 1);
 

@@ -1,0 +1,260 @@
+//! Use cases: forgot password, reset it with a mailed token, change it knowing the current one.
+
+use serde_json::json;
+
+use super::{AuthService, LimitError, Principal, RequestContext, limit_keys};
+use crate::audit::AuditEventKind;
+use crate::email::Email;
+use crate::error::InfrastructureError;
+use crate::ids::UserId;
+use crate::mail::Mail;
+use crate::password::{Password, PasswordHash};
+use crate::ports::{HashError, OneTimeTokenRecord, PasswordCheck, TokenPurpose, UserRepositoryError};
+use crate::rate_limit::RateLimitExceeded;
+use crate::session::RevocationReason;
+use crate::tokens::OneTimeToken;
+use crate::user::User;
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgotPasswordError {
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetPasswordError {
+    /// Unknown, used, expired, or of another purpose.
+    #[error("the reset token is invalid")]
+    InvalidToken,
+    #[error("the new password is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("too many password hashes are in progress")]
+    Overloaded,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password is wrong.
+    #[error("the current password is wrong")]
+    InvalidCredentials,
+    #[error("the new password is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("the account no longer exists")]
+    UserGone,
+    #[error("too many password hashes are in progress")]
+    Overloaded,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+impl From<LimitError> for ForgotPasswordError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Exceeded(exceeded) => Self::RateLimited(exceeded),
+            LimitError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+macro_rules! hash_errors_into {
+    ($($error:ty),+) => {$(
+        impl From<HashError> for $error {
+            fn from(error: HashError) -> Self {
+                match error {
+                    HashError::Overloaded => Self::Overloaded,
+                    HashError::Infrastructure(error) => Self::Infrastructure(error),
+                }
+            }
+        }
+    )+};
+}
+
+hash_errors_into!(ResetPasswordError, ChangePasswordError);
+
+/// The account-dependent half of a forgot-password request, run after the caller has its answer.
+#[derive(Debug)]
+#[must_use = "a pending reset mail does nothing until it is delivered"]
+pub struct PendingResetMail {
+    service: AuthService,
+    email: Option<Email>,
+    context: RequestContext,
+}
+
+impl PendingResetMail {
+    /// Mails a reset link to the account of the address, voiding earlier links; does nothing for
+    /// an unknown or malformed address.
+    ///
+    /// # Errors
+    /// Only infrastructure failures, for the log: the caller was answered already.
+    pub async fn deliver(self) -> Result<(), InfrastructureError> {
+        let Some(email) = self.email else { return Ok(()) };
+        let service = self.service;
+        let Some(user) = service.ports.users.find_by_email(&email).await? else { return Ok(()) };
+        let now = service.now();
+        let token = OneTimeToken::from_random_bytes(service.ports.random.token_bytes());
+        service.ports.one_time_tokens.delete_for_user(user.id, TokenPurpose::PasswordReset).await?;
+        service
+            .ports
+            .one_time_tokens
+            .insert(OneTimeTokenRecord {
+                hash: token.hash(),
+                user_id: user.id,
+                purpose: TokenPurpose::PasswordReset,
+                created_at: now,
+                expires_at: now + service.policy.reset_password_ttl,
+            })
+            .await?;
+        service.audit(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({})).await?;
+        service.ports.mailer.send(Mail::PasswordReset { to: user.email, token }).await
+    }
+}
+
+impl AuthService {
+    /// Accepts a request for a password-reset mail, after the rate limits (shared with
+    /// registration). As for resend, the answer is decided before the account is looked up; the
+    /// caller runs the returned [`PendingResetMail`] afterwards.
+    ///
+    /// # Errors
+    /// Rate limits only.
+    pub async fn forgot_password(
+        &self,
+        email: &str,
+        context: &RequestContext,
+    ) -> Result<PendingResetMail, ForgotPasswordError> {
+        if let Some(ip) = &context.ip {
+            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+        }
+        let email = Email::parse(email).ok();
+        if let Some(email) = &email {
+            self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(email)).await?;
+        }
+        Ok(PendingResetMail { service: self.clone(), email, context: context.clone() })
+    }
+
+    /// Sets a new password with a mailed token; every session of the account is revoked.
+    ///
+    /// # Errors
+    /// [`ResetPasswordError::InvalidToken`] for a token that is not live; the token is used up
+    /// only by a reset that succeeds its checks.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        context: &RequestContext,
+    ) -> Result<(), ResetPasswordError> {
+        let token = OneTimeToken::parse(token).ok_or(ResetPasswordError::InvalidToken)?;
+        let new_password = Password::new(new_password);
+        let now = self.now();
+        let user_id = self
+            .ports
+            .one_time_tokens
+            .consume(&token.hash(), TokenPurpose::PasswordReset, now)
+            .await?
+            .ok_or(ResetPasswordError::InvalidToken)?;
+        let user = self.ports.users.find_by_id(user_id).await?.ok_or(ResetPasswordError::InvalidToken)?;
+        // A weak password spends the token: the owner asks for a new link, which is cheap, and a
+        // token that survives failed attempts would be one more thing to guess against.
+        self.check_new_password(&user, &new_password).await.map_err(ResetPasswordError::Validation)?;
+        let hash = self.ports.hasher.hash(&new_password).await?;
+        self.store_password_hash(user_id, &hash, now).await.map_err(|error| match error {
+            UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
+            other => ResetPasswordError::Infrastructure(unexpected(other)),
+        })?;
+        let revoked = self.ports.sessions.revoke_all_for_user(user_id, RevocationReason::PasswordReset, now).await?;
+        for session in &revoked {
+            self.revoke_access_tokens(session.id, now).await?;
+        }
+        self.revoke_user_access_tokens(user_id, now).await?;
+        self.audit(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
+        self.ports.mailer.send(Mail::PasswordChanged { to: user.email }).await?;
+        Ok(())
+    }
+
+    /// Changes the caller's password; every other session is revoked, the caller's stays.
+    ///
+    /// # Errors
+    /// [`ChangePasswordError::InvalidCredentials`] when the current password is wrong.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+        context: &RequestContext,
+    ) -> Result<(), ChangePasswordError> {
+        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(ChangePasswordError::UserGone)?;
+        match self.ports.hasher.verify(&Password::new(current_password), &user.password_hash).await? {
+            PasswordCheck::Match { .. } => {}
+            PasswordCheck::Mismatch => return Err(ChangePasswordError::InvalidCredentials),
+        }
+        let new_password = Password::new(new_password);
+        self.check_new_password(&user, &new_password).await.map_err(ChangePasswordError::Validation)?;
+        let hash = self.ports.hasher.hash(&new_password).await?;
+        let now = self.now();
+        self.store_password_hash(user.id, &hash, now).await.map_err(|error| match error {
+            UserRepositoryError::NotFound => ChangePasswordError::UserGone,
+            other => ChangePasswordError::Infrastructure(unexpected(other)),
+        })?;
+        let revoked = self
+            .ports
+            .sessions
+            .revoke_all_for_user_except(user.id, principal.session_id, RevocationReason::PasswordChanged, now)
+            .await?;
+        for session in &revoked {
+            self.revoke_access_tokens(session.id, now).await?;
+        }
+        self.audit(
+            AuditEventKind::PasswordChanged,
+            Some(user.id),
+            Some(principal.session_id),
+            context,
+            json!({ "sessions_revoked": revoked.len() }),
+        )
+        .await?;
+        self.ports.mailer.send(Mail::PasswordChanged { to: user.email }).await?;
+        Ok(())
+    }
+
+    /// The policy and the breached list, with the account's email and name as guessable words.
+    async fn check_new_password(&self, user: &User, password: &Password) -> Result<(), Vec<FieldError>> {
+        let mut user_inputs: Vec<&str> = vec![user.email.as_str()];
+        user_inputs.extend(user.email.as_str().split(['@', '.', '_', '-', '+']).filter(|part| part.len() > 2));
+        if let Some(name) = &user.display_name {
+            user_inputs.push(name.as_str());
+        }
+        self.policy.password.check("new_password", password, &user_inputs).map_err(|error| vec![error])?;
+        match self.ports.breached_passwords.contains(password).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(vec![FieldError::new(
+                "new_password",
+                "breached",
+                "appears in a list of passwords exposed in data breaches; choose another",
+            )]),
+            // A list that cannot be read must not block password changes; the policy still held.
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn store_password_hash(
+        &self,
+        user_id: UserId,
+        hash: &PasswordHash,
+        now: time::OffsetDateTime,
+    ) -> Result<(), UserRepositoryError> {
+        self.ports.users.update_password_hash(user_id, hash, now).await
+    }
+}
+
+fn unexpected(error: UserRepositoryError) -> InfrastructureError {
+    match error {
+        UserRepositoryError::Infrastructure(error) => error,
+        other => InfrastructureError::unexpected(other),
+    }
+}
+
+#[cfg(test)]
+mod tests;
