@@ -295,6 +295,7 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the current password is wrong")
             }
+            ChangePasswordError::RateLimited(exceeded) => Self::rate_limited(exceeded),
             ChangePasswordError::Validation(errors) => Self::validation(errors),
             ChangePasswordError::UserGone => Self::invalid_token("the account no longer exists"),
             ChangePasswordError::Overloaded => Self::overloaded(),

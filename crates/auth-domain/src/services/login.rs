@@ -76,21 +76,9 @@ impl AuthService {
         let failure_key = limit_keys::login_failures(&attempted);
         let backoff_key = limit_keys::login_backoff(&attempted);
 
-        if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
-            let decision = self.ports.rate_limiter.peek(&failure_key, limit).await?;
-            let throttled = match decision.exceeded() {
-                Some(exceeded) => Some(exceeded),
-                None => self
-                    .ports
-                    .rate_limiter
-                    .blocked_for(&backoff_key)
-                    .await?
-                    .map(|wait| RateLimitExceeded { limit: limit.max, retry_after: wait }),
-            };
-            if let Some(exceeded) = throttled {
-                self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
-                return Err(LoginError::RateLimited(exceeded));
-            }
+        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+            self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
+            return Err(LoginError::RateLimited(exceeded));
         }
 
         let user = match &email {
@@ -109,10 +97,7 @@ impl AuthService {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        if self.policy.rate_limits.login_failures_per_email.is_some() {
-            self.ports.rate_limiter.reset(&failure_key).await?;
-            self.ports.rate_limiter.reset(&backoff_key).await?;
-        }
+        self.clear_login_failures(&failure_key, &backoff_key).await?;
         if user.disabled {
             return Err(LoginError::AccountDisabled);
         }
@@ -155,7 +140,36 @@ impl AuthService {
         Ok(self.issue_token_pair(user, &session, refresh_token, now)?)
     }
 
-    async fn record_login_failure(
+    /// Whether password attempts for this address must wait: too many recent failures, or a
+    /// back-off still running.
+    pub(super) async fn login_throttle(
+        &self,
+        failure_key: &str,
+        backoff_key: &str,
+    ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
+        let Some(limit) = self.policy.rate_limits.login_failures_per_email else { return Ok(None) };
+        let decision = self.ports.rate_limiter.peek(failure_key, limit).await?;
+        if let Some(exceeded) = decision.exceeded() {
+            return Ok(Some(exceeded));
+        }
+        let waiting = self.ports.rate_limiter.blocked_for(backoff_key).await?;
+        Ok(waiting.map(|wait| RateLimitExceeded { limit: limit.max, retry_after: wait }))
+    }
+
+    /// Forgets the failures and the back-off of an address, after a proven password.
+    pub(super) async fn clear_login_failures(
+        &self,
+        failure_key: &str,
+        backoff_key: &str,
+    ) -> Result<(), InfrastructureError> {
+        if self.policy.rate_limits.login_failures_per_email.is_some() {
+            self.ports.rate_limiter.reset(failure_key).await?;
+            self.ports.rate_limiter.reset(backoff_key).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn record_login_failure(
         &self,
         failure_key: &str,
         backoff_key: &str,

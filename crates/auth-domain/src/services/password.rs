@@ -42,6 +42,9 @@ pub enum ChangePasswordError {
     /// The current password is wrong.
     #[error("the current password is wrong")]
     InvalidCredentials,
+    /// Too many wrong current passwords for this account, counted with failed logins.
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
     #[error("the new password is invalid")]
     Validation(Vec<FieldError>),
     #[error("the account no longer exists")]
@@ -139,8 +142,8 @@ impl AuthService {
     /// Sets a new password with a mailed token; every session of the account is revoked.
     ///
     /// # Errors
-    /// [`ResetPasswordError::InvalidToken`] for a token that is not live; the token is used up
-    /// only by a reset that succeeds its checks.
+    /// [`ResetPasswordError::InvalidToken`] for a token that is not live. The token is used up
+    /// first, whatever follows: a refused new password, or a failure after it, needs a new link.
     pub async fn reset_password(
         &self,
         token: &str,
@@ -187,9 +190,19 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<(), ChangePasswordError> {
         let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(ChangePasswordError::UserGone)?;
+        // A stolen access token must not become an oracle for the password: wrong current
+        // passwords count, and are throttled, exactly like failed logins of the address.
+        let failure_key = limit_keys::login_failures(user.email.as_str());
+        let backoff_key = limit_keys::login_backoff(user.email.as_str());
+        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+            return Err(ChangePasswordError::RateLimited(exceeded));
+        }
         match self.ports.hasher.verify(&Password::new(current_password), &user.password_hash).await? {
-            PasswordCheck::Match { .. } => {}
-            PasswordCheck::Mismatch => return Err(ChangePasswordError::InvalidCredentials),
+            PasswordCheck::Match { .. } => self.clear_login_failures(&failure_key, &backoff_key).await?,
+            PasswordCheck::Mismatch => {
+                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
+                return Err(ChangePasswordError::InvalidCredentials);
+            }
         }
         let new_password = Password::new(new_password);
         self.check_new_password(&user, &new_password).await.map_err(ChangePasswordError::Validation)?;

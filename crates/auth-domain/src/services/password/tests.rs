@@ -52,6 +52,22 @@ fn is_password_changed_mail_to_ada(mail: &Mail) -> bool {
 }
 
 /// Nothing about the account may change: no hash, no stored password, no revocation, no mail.
+/// The account's failed-attempt limit and back-off let the current-password check through.
+fn expect_not_throttled(mocks: &mut PortMocks) {
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .withf(|key, _| key == "login-fail:email:ada@example.com")
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_blocked_for()
+        .withf(|key| key == "login-backoff:email:ada@example.com")
+        .times(1)
+        .returning(|_| Ok(None));
+}
+
 fn expect_nothing_changed(mocks: &mut PortMocks) {
     mocks.hasher.expect_hash().never();
     mocks.users.expect_update_password_hash().never();
@@ -496,6 +512,16 @@ async fn a_wrong_current_password_is_refused_and_changes_nothing() {
     let user = verified_user();
     let principal = principal_in(&session_of(&user));
     expect_user_found(&mut mocks, user);
+    expect_not_throttled(&mut mocks);
+    // The wrong guess counts against the address, like a failed login, and is audited.
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "login-fail:email:ada@example.com")
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_reset().never();
+    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
     expect_current_password_checked(&mut mocks, PasswordCheck::Mismatch);
     expect_nothing_changed(&mut mocks);
 
@@ -514,6 +540,8 @@ async fn a_weak_new_password_is_refused_after_the_current_one_and_changes_nothin
     let user = verified_user();
     let principal = principal_in(&session_of(&user));
     expect_user_found(&mut mocks, user);
+    expect_not_throttled(&mut mocks);
+    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
     expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     expect_nothing_changed(&mut mocks);
 
@@ -539,6 +567,8 @@ async fn a_changed_password_revokes_every_other_session_and_keeps_the_callers() 
     let other_ids: Vec<SessionId> = others.iter().map(|session| session.id).collect();
     let mut order = Sequence::new();
     expect_user_found(&mut mocks, user);
+    expect_not_throttled(&mut mocks);
+    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
     expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     mocks
         .hasher
@@ -617,6 +647,8 @@ async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_sessi
     let user = verified_user();
     let principal = principal_in(&session_of(&user));
     expect_user_found(&mut mocks, user);
+    expect_not_throttled(&mut mocks);
+    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
     expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
     mocks.users.expect_update_password_hash().times(1).returning(|_, _, _| Err(UserRepositoryError::NotFound));
@@ -632,4 +664,23 @@ async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_sessi
         .expect_err("the account is gone");
 
     assert!(matches!(error, ChangePasswordError::UserGone), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_account_cannot_guess_its_current_password() {
+    let mut mocks = PortMocks::new();
+    let user = verified_user();
+    let principal = principal_in(&session_of(&user));
+    expect_user_found(&mut mocks, user);
+    mocks.rate_limiter.expect_peek().times(1).returning(|_, _| Ok(refused()));
+    mocks.hasher.expect_verify().never();
+    expect_nothing_changed(&mut mocks);
+
+    let error = mocks
+        .into_service()
+        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
+        .await
+        .expect_err("throttled");
+
+    assert!(matches!(error, ChangePasswordError::RateLimited(_)), "got {error:?}");
 }
