@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
-pub use profile::{GrantRoleError, ProfileError, UpdateProfileRequest};
+pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
 pub use registration::{PendingResend, RegisterError, RegisterRequest, ResendVerificationError, VerifyEmailError};
 pub use sessions::{RevokeSessionError, SessionError, SessionView};

@@ -59,6 +59,7 @@ pub enum RevocationReason {
     RefreshTokenReuse,
     PasswordChanged,
     PasswordReset,
+    AccountDeleted,
     AdminAction,
 }
 
@@ -71,6 +72,7 @@ impl RevocationReason {
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::PasswordChanged => "password_changed",
             Self::PasswordReset => "password_reset",
+            Self::AccountDeleted => "account_deleted",
             Self::AdminAction => "admin_action",
         }
     }

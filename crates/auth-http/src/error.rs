@@ -7,9 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use auth_domain::services::{
-    AuthenticateError, ChangePasswordError, ForgotPasswordError, GrantRoleError, LoginError, ProfileError,
-    RefreshError, RegisterError, ResendVerificationError, ResetPasswordError, RevokeSessionError, SessionError,
-    VerifyEmailError,
+    AuthenticateError, ChangePasswordError, DeleteAccountError, ForgotPasswordError, GrantRoleError, LoginError,
+    ProfileError, RefreshError, RegisterError, ResendVerificationError, ResetPasswordError, RevokeSessionError,
+    SessionError, VerifyEmailError,
 };
 use auth_domain::{FieldError, InfrastructureError, RateLimitExceeded};
 use serde::Serialize;
@@ -300,6 +300,20 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::UserGone => Self::invalid_token("the account no longer exists"),
             ChangePasswordError::Overloaded => Self::overloaded(),
             ChangePasswordError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<DeleteAccountError> for ApiError {
+    fn from(error: DeleteAccountError) -> Self {
+        match error {
+            DeleteAccountError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the password is wrong")
+            }
+            DeleteAccountError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            DeleteAccountError::UserGone => Self::invalid_token("the account no longer exists"),
+            DeleteAccountError::Overloaded => Self::overloaded(),
+            DeleteAccountError::Infrastructure(error) => Self::infrastructure(&error),
         }
     }
 }

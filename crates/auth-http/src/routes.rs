@@ -32,6 +32,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::scope("/v1/users/me")
                 .route("", web::get().to(users::me))
                 .route("", web::patch().to(users::update_me))
+                .route("", web::delete().to(users::delete_me))
                 .route("/password", web::post().to(users::change_password))
                 .route("/sessions", web::get().to(users::sessions))
                 .route("/sessions/{id}", web::delete().to(users::revoke_session)),

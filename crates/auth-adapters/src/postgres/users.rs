@@ -181,6 +181,14 @@ impl UserRepository for PostgresUserRepository {
         .await
     }
 
+    async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError> {
+        // ON DELETE CASCADE takes the sessions, refresh tokens and one-time tokens with the user.
+        self.update_one(move |connection| {
+            Box::pin(async move { diesel::delete(users::table.find(id.as_uuid())).execute(connection).await })
+        })
+        .await
+    }
+
     async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError> {
         let roles: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
         self.update_one(move |connection| {

@@ -170,6 +170,12 @@ impl UserRepository for SqliteUserRepository {
         .await
     }
 
+    async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError> {
+        // Foreign keys (ON DELETE CASCADE, enforced by the connection's pragma) take the sessions,
+        // refresh tokens and one-time tokens with the user.
+        self.update_one(id, move |connection, id| diesel::delete(users::table.find(id)).execute(connection)).await
+    }
+
     async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError> {
         let roles = encode_roles(roles);
         self.update_one(id, move |connection, id| {

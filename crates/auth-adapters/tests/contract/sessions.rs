@@ -305,6 +305,20 @@ pub async fn the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newe
     assert_eq!(active, vec![newest, middle, oldest]);
 }
 
+pub async fn a_deleted_users_sessions_and_refresh_tokens_go_with_it(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    let session = a_session(user.id, now());
+    let first_token = create(sessions, &session).await;
+
+    users.delete(user.id).await.expect("the user is deleted");
+
+    assert_eq!(sessions.find(session.id).await.expect("the lookup succeeds"), None);
+    assert_eq!(sessions.find_by_refresh_token(&first_token.hash).await.expect("the lookup succeeds"), None);
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -312,6 +326,7 @@ contract_tests! {
     },
     ports: |fixture| (&fixture.sessions, &fixture.users),
     tests: [
+        a_deleted_users_sessions_and_refresh_tokens_go_with_it,
         a_created_session_is_found_by_id_and_by_its_refresh_token,
         an_unknown_session_or_refresh_token_is_not_found,
         rotating_stores_the_successor_and_marks_the_parent_rotated,

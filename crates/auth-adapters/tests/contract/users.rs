@@ -157,6 +157,19 @@ pub async fn changing_an_unknown_user_is_not_found(users: &dyn UserRepository) {
     assert_eq!(stored(users, bystander.id).await, bystander);
 }
 
+pub async fn a_deleted_user_is_gone_and_its_email_is_free_again(users: &dyn UserRepository) {
+    let (target, bystander) = (an_existing_user(users).await, an_existing_user(users).await);
+
+    users.delete(target.id).await.expect("the user is deleted");
+
+    assert_eq!(users.find_by_id(target.id).await.expect("the lookup succeeds"), None);
+    assert_eq!(users.find_by_email(&target.email).await.expect("the lookup succeeds"), None);
+    assert_eq!(users.find_by_id(bystander.id).await.expect("the lookup succeeds"), Some(bystander));
+    assert!(matches!(users.delete(target.id).await, Err(UserRepositoryError::NotFound)), "deleting twice");
+    let successor = User { id: UserId::from_uuid(Uuid::now_v7()), ..target };
+    users.insert(&successor).await.expect("the address can register again");
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -173,5 +186,6 @@ contract_tests! {
         updating_the_password_hash_changes_only_that_and_updated_at,
         setting_roles_replaces_them_and_changes_only_that_and_updated_at,
         changing_an_unknown_user_is_not_found,
+        a_deleted_user_is_gone_and_its_email_is_free_again,
     ],
 }

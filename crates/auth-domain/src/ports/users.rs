@@ -54,6 +54,13 @@ pub trait UserRepository: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), UserRepositoryError>;
 
+    /// Deletes the account; its sessions, refresh tokens and one-time tokens go with it. Audit
+    /// rows stay.
+    ///
+    /// # Errors
+    /// [`UserRepositoryError::NotFound`] when there is no such user.
+    async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError>;
+
     /// Replaces the user's roles.
     ///
     /// # Errors

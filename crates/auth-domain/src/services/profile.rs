@@ -22,6 +22,31 @@ pub enum ProfileError {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum DeleteAccountError {
+    /// The password given to confirm is wrong.
+    #[error("the password is wrong")]
+    InvalidCredentials,
+    /// Too many wrong passwords for this account, counted with failed logins.
+    #[error(transparent)]
+    RateLimited(crate::rate_limit::RateLimitExceeded),
+    #[error("the account no longer exists")]
+    UserGone,
+    #[error("too many password hashes are in progress")]
+    Overloaded,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+impl From<crate::ports::HashError> for DeleteAccountError {
+    fn from(error: crate::ports::HashError) -> Self {
+        match error {
+            crate::ports::HashError::Overloaded => Self::Overloaded,
+            crate::ports::HashError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum GrantRoleError {
     #[error("no account has this email")]
     UnknownUser,
@@ -85,6 +110,56 @@ impl AuthService {
             .await?;
         }
         self.current_user(principal).await
+    }
+
+    /// Deletes the caller's account after checking its password: every session ends at once, on
+    /// every replica; the user row goes, and with it sessions and tokens; audit rows stay.
+    ///
+    /// # Errors
+    /// [`DeleteAccountError::InvalidCredentials`] when the password is wrong (counted and
+    /// throttled like a failed login).
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<(), DeleteAccountError> {
+        use super::limit_keys;
+        use crate::password::Password;
+        use crate::ports::PasswordCheck;
+        use crate::session::RevocationReason;
+
+        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(DeleteAccountError::UserGone)?;
+        let failure_key = limit_keys::login_failures(user.email.as_str());
+        let backoff_key = limit_keys::login_backoff(user.email.as_str());
+        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+            return Err(DeleteAccountError::RateLimited(exceeded));
+        }
+        match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await? {
+            PasswordCheck::Match { .. } => self.clear_login_failures(&failure_key, &backoff_key).await?,
+            PasswordCheck::Mismatch => {
+                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
+                return Err(DeleteAccountError::InvalidCredentials);
+            }
+        }
+        let now = self.now();
+        // Revoked first, so that no token of the account outlives it, even for an instant.
+        let revoked = self.ports.sessions.revoke_all_for_user(user.id, RevocationReason::AccountDeleted, now).await?;
+        self.revoke_access_tokens(principal.session_id, now).await?;
+        for session in revoked.iter().filter(|session| session.id != principal.session_id) {
+            self.revoke_access_tokens(session.id, now).await?;
+        }
+        self.revoke_user_access_tokens(user.id, now).await?;
+        self.ports.users.delete(user.id).await.map_err(|error| from_repository(error, DeleteAccountError::UserGone))?;
+        self.audit(
+            AuditEventKind::UserDeleted,
+            Some(user.id),
+            Some(principal.session_id),
+            context,
+            json!({ "sessions_revoked": revoked.len() }),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Adds a role to the account of `email` (idempotent). Takes effect in the next access token.

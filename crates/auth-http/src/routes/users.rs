@@ -39,6 +39,22 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeBody {
+    password: String,
+}
+
+pub async fn delete_me(
+    service: web::Data<AuthService>,
+    caller: Authenticated,
+    client: ClientContext,
+    body: web::Json<DeleteMeBody>,
+) -> Result<HttpResponse, ApiError> {
+    service.delete_account(&caller.0, &body.password, &client.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub async fn me(service: web::Data<AuthService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = service.current_user(&caller.0).await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))

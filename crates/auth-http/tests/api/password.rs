@@ -125,3 +125,47 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
     assert_eq!(app.login("ada@example.com", NEW_PASSWORD).await.status(), StatusCode::OK);
     assert!(app.mails().iter().any(|mail| mail.contains("Subject: Your password was changed")));
 }
+
+#[tokio::test]
+async fn a_deleted_account_is_gone_with_every_token_and_its_audit_stays() {
+    let app = spawn_app().await;
+    let laptop = app.signed_in_user("ada@example.com").await;
+    let phone = second_session(&app, "ada@example.com", PASSWORD).await;
+    let delete = |password: &'static str| {
+        app.client
+            .delete(app.url("/v1/users/me"))
+            .bearer_auth(&laptop.access)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+
+    let wrong = delete("not-the-password").await.expect("sent");
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(app.get_authorized("/v1/users/me", &phone.access).await.status(), StatusCode::OK, "nothing deleted yet");
+
+    assert_eq!(delete(PASSWORD).await.expect("sent").status(), StatusCode::NO_CONTENT);
+
+    // A deleted user's tokens, of this session and the others, are refused at once.
+    for tokens in [&laptop, &phone] {
+        assert_problem(
+            app.get_authorized("/v1/auth/verify", &tokens.access).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        assert_problem(app.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    }
+    assert_problem(app.login("ada@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(
+        app.register("ada@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED,
+        "the address is free again"
+    );
+
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_auth-http"))
+        .args(["audit", "verify"])
+        .env("AUTH_DATABASE_URL", format!("sqlite://{}", app.data.path().join("auth.db").display()))
+        .output()
+        .expect("runs");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+}

@@ -219,3 +219,65 @@ async fn revoking_a_role_removes_only_that_role() {
 
     mocks.into_service().revoke_role("ada@example.com", "admin").await.expect("revoked");
 }
+
+// delete_account
+
+#[tokio::test]
+async fn a_wrong_password_deletes_nothing_and_counts_as_a_failed_login() {
+    let mut mocks = PortMocks::new();
+    expect_user_found_by_id(&mut mocks, verified_user());
+    mocks.rate_limiter.expect_peek().times(1).returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
+    mocks.rate_limiter.expect_blocked_for().times(1).returning(|_| Ok(None));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "login-fail:email:ada@example.com")
+        .times(1)
+        .returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
+    mocks.hasher.expect_verify().times(1).returning(|_, _| Ok(crate::ports::PasswordCheck::Mismatch));
+    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
+    mocks.users.expect_delete().never();
+    mocks.sessions.expect_revoke_all_for_user().never();
+    mocks.revocations.expect_revoke_user_tokens().never();
+
+    let error = mocks.into_service().delete_account(&caller(), "wrong", &request_context()).await.expect_err("refused");
+
+    assert!(matches!(error, DeleteAccountError::InvalidCredentials), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_account_has_every_token_revoked_before_the_row_goes() {
+    let mut mocks = PortMocks::new();
+    let user = verified_user();
+    let user_id = user.id;
+    let principal = caller();
+    let mut order = mockall::Sequence::new();
+    expect_user_found_by_id(&mut mocks, user);
+    mocks.allow_every_rate_limit();
+    mocks
+        .hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(crate::ports::PasswordCheck::Match { needs_rehash: false }));
+    mocks
+        .sessions
+        .expect_revoke_all_for_user()
+        .withf(move |id, reason, at| {
+            *id == user_id && *reason == crate::session::RevocationReason::AccountDeleted && *at == NOW
+        })
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _, _| Ok(Vec::new()));
+    mocks.revocations.expect_revoke_session().times(1).in_sequence(&mut order).returning(|_, _| Ok(()));
+    mocks
+        .revocations
+        .expect_revoke_user_tokens()
+        .withf(move |id, issued_before, _| *id == user_id && *issued_before == NOW)
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _, _| Ok(()));
+    mocks.users.expect_delete().withf(move |id| *id == user_id).times(1).in_sequence(&mut order).returning(|_| Ok(()));
+    mocks.expect_audit(AuditEventKind::UserDeleted, 1);
+
+    mocks.into_service().delete_account(&principal, "the password", &request_context()).await.expect("deleted");
+}
