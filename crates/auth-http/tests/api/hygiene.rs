@@ -208,3 +208,25 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
     behind_proxy.signed_in_user("ada@example.com").await;
     assert_eq!(session_ip(&behind_proxy).await, "203.0.113.9", "the right-most address the proxy saw");
 }
+
+/// Registering a known address must not be measurably faster or slower than a new one: both hash
+/// the password first, then write a little and mail.
+#[tokio::test]
+async fn registering_a_known_email_takes_as_long_as_a_new_one() {
+    let app = spawn_app_with(&[("AUTH_RATE_REGISTER_IP", "off"), ("AUTH_RATE_EMAIL_SEND", "off")]).await;
+    app.register("ada@example.com", PASSWORD).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for n in 0..7 {
+        let started = Instant::now();
+        assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
+        known.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(app.register(&format!("new{n}@example.com"), PASSWORD).await.status(), StatusCode::ACCEPTED);
+        unknown.push(started.elapsed());
+    }
+    known.sort();
+    unknown.sort();
+    let ratio = unknown[3].as_secs_f64() / known[3].as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "new {:?} vs known {:?}", unknown[3], known[3]);
+}
