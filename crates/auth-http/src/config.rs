@@ -541,6 +541,25 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_can_come_from_the_file_its_file_variable_names() {
+        use secrecy::ExposeSecret;
+        let folder = tempfile::tempdir().expect("temp dir");
+        let path = folder.path().join("master-key");
+        std::fs::write(&path, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").expect("write");
+        let path = path.to_string_lossy().into_owned();
+        let settings =
+            load(&[("AUTH_DATABASE_URL", "postgres://db/auth"), ("AUTH_MASTER_KEY_FILE", &path)]).expect("valid");
+        let key = settings.master_key.expect("the key is read from the file");
+        assert_eq!(
+            key.expose_secret(),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "the trailing newline is trimmed"
+        );
+        let missing = load(&[("AUTH_MASTER_KEY_FILE", "/nonexistent/key")]).expect_err("unreadable");
+        assert_eq!(missing.variable, "AUTH_MASTER_KEY_FILE");
+    }
+
+    #[test]
     fn a_bad_database_url_is_named_but_not_echoed() {
         let error = load(&[("AUTH_DATABASE_URL", "mysql://root:hunter2@db")]).expect_err("invalid");
         assert_eq!(error.variable, "AUTH_DATABASE_URL");
