@@ -152,6 +152,14 @@ impl PostgresDatabase {
         .map_err(InfrastructureError::unexpected)?
     }
 
+    /// Connections open, and of those how many are in use.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        let status = self.pool.status();
+        let size = u32::try_from(status.size).unwrap_or(u32::MAX);
+        let available = u32::try_from(status.available).unwrap_or(0);
+        (size, size.saturating_sub(available))
+    }
+
     /// Whether the server answers a trivial query.
     ///
     /// # Errors

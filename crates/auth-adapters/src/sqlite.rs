@@ -118,6 +118,12 @@ impl SqliteDatabase {
         .await
     }
 
+    /// Connections open, and of those how many are in use.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.connections.saturating_sub(state.idle_connections))
+    }
+
     /// Whether the database answers a trivial query.
     ///
     /// # Errors

@@ -127,6 +127,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // Login failures, reuse detections, rate-limit hits...: each outcome has its stable code.
+        metrics::counter!("auth_problems_total", "code" => self.code).increment(1);
         let document = ProblemDocument {
             kind: format!("urn:authd:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),

@@ -39,7 +39,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics));
 }
 
 fn rfc3339<S: Serializer>(instant: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {

@@ -126,6 +126,14 @@ impl Database {
         }
     }
 
+    /// Connections open, and of those how many are in use.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        match self {
+            Self::Sqlite(database) => database.pool_usage(),
+            Self::Postgres(database) => database.pool_usage(),
+        }
+    }
+
     fn signing_keys(&self) -> Arc<dyn SigningKeyStore> {
         match self {
             Self::Sqlite(database) => Arc::new(SqliteSigningKeyStore::new(database.clone())),
@@ -433,6 +441,7 @@ impl Application {
     /// # Errors
     /// When a component cannot be built or the address cannot be bound.
     pub async fn build(settings: Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
+        crate::telemetry::metrics();
         let components = Components::build(&settings, migrations).await?;
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;

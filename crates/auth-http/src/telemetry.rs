@@ -31,3 +31,22 @@ pub fn default_format() -> LogFormat {
 pub fn install(subscriber: Box<dyn Subscriber + Send + Sync>) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
+
+/// The process's Prometheus recorder, installed on first use. One per process: every application
+/// built in it (tests build several) records into the same registry.
+pub fn metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .expect("the bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder was installed first; /metrics will stay empty");
+            }
+            handle
+        })
+        .clone()
+}

@@ -5,6 +5,16 @@ use serde_json::json;
 
 use crate::startup::Dependencies;
 
+/// Prometheus text format: requests by route and status, their latency, problems by code, pools.
+pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
+    let (open, in_use) = dependencies.database.pool_usage();
+    metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
+    let handle = crate::telemetry::metrics();
+    handle.run_upkeep();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())
+}
+
 /// The process lives.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))

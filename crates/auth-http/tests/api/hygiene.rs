@@ -230,3 +230,39 @@ async fn registering_a_known_email_takes_as_long_as_a_new_one() {
     let ratio = unknown[3].as_secs_f64() / known[3].as_secs_f64();
     assert!((0.5..2.0).contains(&ratio), "new {:?} vs known {:?}", unknown[3], known[3]);
 }
+
+/// Operators see requests by route and status, latency, outcomes by problem code and the pool;
+/// never an email or a user id in a label.
+#[tokio::test]
+async fn metrics_count_requests_and_outcomes_without_personal_labels() {
+    let app = spawn_app_with(&[]).await;
+    app.signed_in_user("metrics-ada@example.com").await;
+    app.login("metrics-ada@example.com", "wrong-password-attempt").await;
+
+    let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/plain"));
+    let text = response.text().await.expect("text");
+
+    let sample = |prefix: &str| {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
+    };
+    let labelled = |name: &str, labels: &[(&str, &str)]| {
+        text.lines()
+            .filter(|line| {
+                line.starts_with(name) && labels.iter().all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(labelled("http_requests_total", &[("route", "/v1/auth/login"), ("status", "200")]) >= 1.0);
+    assert!(labelled("http_requests_total", &[("route", "/v1/auth/login"), ("status", "401")]) >= 1.0);
+    assert!(labelled("http_request_duration_seconds_count", &[("route", "/v1/auth/login")]) >= 2.0);
+    assert!(labelled("auth_problems_total", &[("code", "invalid_credentials")]) >= 1.0);
+    assert!(sample("db_pool_connections{state=\"open\"}") >= 1.0);
+    assert!(!text.contains("metrics-ada"), "an email reached a label");
+}
