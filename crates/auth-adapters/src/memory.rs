@@ -99,6 +99,9 @@ impl RevocationStore for InMemoryRevocationStore {
 #[derive(Debug, Clone, Copy)]
 struct Window {
     started: Instant,
+    /// The window length of the limit this key is counted under: keys of one limiter serve
+    /// limits of different lengths, and each is swept by its own.
+    length: Duration,
     current: u32,
     previous: u32,
 }
@@ -122,9 +125,15 @@ impl InMemoryRateLimiter {
         let now = Instant::now();
         let mut windows = self.windows.lock().map_err(poisoned)?;
         if windows.len() >= SWEEP_THRESHOLD {
-            windows.retain(|_, window| now.duration_since(window.started) < limit.window * 2);
+            windows.retain(|_, window| now.duration_since(window.started) < window.length * 2);
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window { started: now, current: 0, previous: 0 });
+        let window = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            length: limit.window,
+            current: 0,
+            previous: 0,
+        });
+        window.length = limit.window;
         let mut elapsed = now.duration_since(window.started);
         if elapsed >= limit.window {
             let windows_passed = elapsed.as_nanos() / limit.window.as_nanos().max(1);
@@ -178,5 +187,31 @@ impl RateLimiter for InMemoryRateLimiter {
         let now = Instant::now();
         let blocks = self.blocked_until.lock().map_err(poisoned)?;
         Ok(blocks.get(key).and_then(|until| until.checked_duration_since(now)).filter(|left| !left.is_zero()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sweeping for memory must not forget a long window because short ones were being counted:
+    /// otherwise flooding one limit with fresh keys would reset every other.
+    #[tokio::test]
+    async fn a_sweep_keeps_the_counts_of_longer_windows() {
+        let limiter = InMemoryRateLimiter::new();
+        let hourly = RateLimit::new(1, Duration::from_secs(3600));
+        assert!(limiter.hit("register:ip:203.0.113.7", hourly).await.expect("counted").allowed);
+        let fleeting = RateLimit::new(5, Duration::from_millis(1));
+        for n in 0..SWEEP_THRESHOLD {
+            limiter.hit(&format!("login:ip:10.0.{}.{}", n / 256, n % 256), fleeting).await.expect("counted");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        limiter.hit("login:ip:192.0.2.1", fleeting).await.expect("counted, sweeping first");
+
+        assert!(limiter.windows.lock().expect("lock").len() < SWEEP_THRESHOLD, "the sweep ran");
+        assert!(
+            !limiter.hit("register:ip:203.0.113.7", hourly).await.expect("counted").allowed,
+            "the hour is remembered"
+        );
     }
 }

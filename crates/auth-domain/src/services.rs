@@ -231,6 +231,41 @@ impl AuthService {
         })
     }
 
+    /// Judges a new password: the policy, with the account's email and display name as guessable
+    /// words, then the breached list. `Ok(Some(..))` is the field error to report.
+    ///
+    /// # Errors
+    /// When the breached list cannot be consulted: the caller gets a 503 rather than a password
+    /// that was never checked against it.
+    async fn judge_new_password(
+        &self,
+        field: &'static str,
+        password: &crate::password::Password,
+        email: Option<&crate::email::Email>,
+        display_name: Option<&crate::user::DisplayName>,
+    ) -> Result<Option<crate::validation::FieldError>, InfrastructureError> {
+        let mut guessable: Vec<&str> = Vec::new();
+        if let Some(email) = email {
+            guessable.push(email.as_str());
+            guessable.extend(email.as_str().split(['@', '.', '_', '-', '+']).filter(|part| part.len() > 2));
+        }
+        if let Some(name) = display_name {
+            guessable.push(name.as_str());
+            guessable.extend(name.as_str().split_whitespace());
+        }
+        if let Err(error) = self.policy.password.check(field, password, &guessable) {
+            return Ok(Some(error));
+        }
+        if self.ports.breached_passwords.contains(password).await? {
+            return Ok(Some(crate::validation::FieldError::new(
+                field,
+                "breached",
+                "appears in a list of passwords exposed in data breaches; choose another",
+            )));
+        }
+        Ok(None)
+    }
+
     /// Until when a revocation made `now` must be remembered: a token signed just now lives for
     /// the access TTL, and the verifier allows some clock skew, so a little margin is added.
     fn revocation_horizon(&self, now: OffsetDateTime) -> OffsetDateTime {

@@ -13,7 +13,6 @@ use crate::ports::{HashError, OneTimeTokenRecord, PasswordCheck, TokenPurpose, U
 use crate::rate_limit::RateLimitExceeded;
 use crate::session::RevocationReason;
 use crate::tokens::OneTimeToken;
-use crate::user::User;
 use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +161,12 @@ impl AuthService {
         let user = self.ports.users.find_by_id(user_id).await?.ok_or(ResetPasswordError::InvalidToken)?;
         // A weak password spends the token: the owner asks for a new link, which is cheap, and a
         // token that survives failed attempts would be one more thing to guess against.
-        self.check_new_password(&user, &new_password).await.map_err(ResetPasswordError::Validation)?;
+        if let Some(error) = self
+            .judge_new_password("new_password", &new_password, Some(&user.email), user.display_name.as_ref())
+            .await?
+        {
+            return Err(ResetPasswordError::Validation(vec![error]));
+        }
         let hash = self.ports.hasher.hash(&new_password).await?;
         self.store_password_hash(user_id, &hash, now).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
@@ -205,7 +209,12 @@ impl AuthService {
             }
         }
         let new_password = Password::new(new_password);
-        self.check_new_password(&user, &new_password).await.map_err(ChangePasswordError::Validation)?;
+        if let Some(error) = self
+            .judge_new_password("new_password", &new_password, Some(&user.email), user.display_name.as_ref())
+            .await?
+        {
+            return Err(ChangePasswordError::Validation(vec![error]));
+        }
         let hash = self.ports.hasher.hash(&new_password).await?;
         let now = self.now();
         self.store_password_hash(user.id, &hash, now).await.map_err(|error| match error {
@@ -230,26 +239,6 @@ impl AuthService {
         .await?;
         self.ports.mailer.send(Mail::PasswordChanged { to: user.email }).await?;
         Ok(())
-    }
-
-    /// The policy and the breached list, with the account's email and name as guessable words.
-    async fn check_new_password(&self, user: &User, password: &Password) -> Result<(), Vec<FieldError>> {
-        let mut user_inputs: Vec<&str> = vec![user.email.as_str()];
-        user_inputs.extend(user.email.as_str().split(['@', '.', '_', '-', '+']).filter(|part| part.len() > 2));
-        if let Some(name) = &user.display_name {
-            user_inputs.push(name.as_str());
-        }
-        self.policy.password.check("new_password", password, &user_inputs).map_err(|error| vec![error])?;
-        match self.ports.breached_passwords.contains(password).await {
-            Ok(false) => Ok(()),
-            Ok(true) => Err(vec![FieldError::new(
-                "new_password",
-                "breached",
-                "appears in a list of passwords exposed in data breaches; choose another",
-            )]),
-            // A list that cannot be read must not block password changes; the policy still held.
-            Err(_) => Ok(()),
-        }
     }
 
     async fn store_password_hash(

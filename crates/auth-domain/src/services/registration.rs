@@ -103,23 +103,10 @@ impl AuthService {
             Some(raw) => DisplayName::parse(raw).map_err(|error| errors.push(error)).ok(),
         };
         let password = Password::new(&request.password);
-        let mut user_inputs: Vec<&str> = Vec::new();
-        if let Some(email) = &email {
-            user_inputs.push(email.as_str());
-            user_inputs.extend(email.as_str().split(['@', '.', '_', '-', '+']).filter(|part| part.len() > 2));
-        }
-        if let Some(name) = &display_name {
-            user_inputs.push(name.as_str());
-            user_inputs.extend(name.as_str().split_whitespace());
-        }
-        match self.policy.password.check("password", &password, &user_inputs) {
-            Err(error) => errors.push(error),
-            Ok(()) if self.ports.breached_passwords.contains(&password).await? => errors.push(FieldError::new(
-                "password",
-                "breached",
-                "appears in a list of passwords exposed in data breaches; choose another",
-            )),
-            Ok(()) => {}
+        if let Some(error) =
+            self.judge_new_password("password", &password, email.as_ref(), display_name.as_ref()).await?
+        {
+            errors.push(error);
         }
         let Some(email) = email.filter(|_| errors.is_empty()) else {
             return Err(RegisterError::Validation(errors));
