@@ -116,6 +116,16 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A key of its own for one purpose, so that data sealed for one purpose cannot be opened as
+    /// another's.
+    pub fn derive_key(&self, purpose: &str) -> MasterKey {
+        let mut bytes = [0; 32];
+        bytes.copy_from_slice(&self.derive(purpose));
+        MasterKey(SecretBox::new(Box::new(bytes)))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the sealed secret does not open with this master key: wrong key, or altered data")]
 pub struct SealError;

@@ -3,67 +3,50 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use auth_domain::ports::Mailer;
-use auth_domain::{InfrastructureError, Mail};
+use auth_domain::mail::MailJob;
+use auth_domain::ports::{DeliveryError, Mailer};
+use lettre::message::Mailbox;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
 
-use crate::mail_templates::{RenderedMail, render};
+use crate::mail_templates::{build_message, render};
 
 /// Writes mails to `folder` as RFC 5322 files, one per mail, named so that `ls` sorts them by time.
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     folder: PathBuf,
-    from: String,
+    from: Mailbox,
     public_url: String,
 }
 
 impl OutboxMailer {
     /// # Errors
     /// When the folder cannot be created.
-    pub fn new(folder: &Path, from: &str, public_url: &str) -> std::io::Result<Self> {
+    pub fn new(folder: &Path, from: Mailbox, public_url: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(folder)?;
-        Ok(Self {
-            folder: folder.to_owned(),
-            from: from.to_owned(),
-            public_url: public_url.trim_end_matches('/').into(),
-        })
+        Ok(Self { folder: folder.to_owned(), from, public_url: public_url.trim_end_matches('/').into() })
     }
 
     pub fn folder(&self) -> &Path {
         &self.folder
     }
-
-    fn message(&self, mail: &RenderedMail, id: uuid::Uuid, now: OffsetDateTime) -> String {
-        let date = now.format(&Rfc2822).unwrap_or_default();
-        // Plain 7-bit text, so that the link can be read (and grepped) straight from the file.
-        format!(
-            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}@auth-http>\r\n\
-             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-             {text}",
-            from = self.from,
-            to = mail.to,
-            subject = mail.subject,
-            text = mail.text,
-        )
-    }
 }
 
 #[async_trait]
 impl Mailer for OutboxMailer {
-    async fn send(&self, mail: Mail) -> Result<(), InfrastructureError> {
-        let rendered = render(&mail, &self.public_url);
+    async fn send(&self, job: &MailJob) -> Result<(), DeliveryError> {
+        let rendered = render(&job.mail, &self.public_url);
+        let message =
+            build_message(&rendered, &self.from, job.id).map_err(|error| DeliveryError::Rejected(error.to_string()))?;
         let now = OffsetDateTime::now_utc();
-        let id = uuid::Uuid::now_v7();
-        let name = format!("{}-{id}.eml", now.unix_timestamp_nanos() / 1_000_000);
+        // Named by the job, so that a retry after a lost acknowledgement overwrites, not duplicates.
+        let name = format!("{}-{}.eml", (job.queued_at.unix_timestamp_nanos() / 1_000_000), job.id);
         let final_path = self.folder.join(&name);
-        let partial_path = self.folder.join(format!(".{name}.partial"));
+        let partial_path = self.folder.join(format!(".{name}.{}.partial", now.unix_timestamp_nanos()));
+        let unavailable = |error: std::io::Error| DeliveryError::Transient(format!("cannot write the outbox: {error}"));
         // Written aside and renamed, so that a reader never sees half a mail.
-        tokio::fs::write(&partial_path, self.message(&rendered, id, now))
-            .await
-            .map_err(InfrastructureError::unavailable)?;
-        tokio::fs::rename(&partial_path, &final_path).await.map_err(InfrastructureError::unavailable)?;
-        tracing::info!(mail.template = mail.template_name(), mail.file = %final_path.display(), "mail written to the outbox");
+        tokio::fs::write(&partial_path, message.formatted()).await.map_err(unavailable)?;
+        tokio::fs::rename(&partial_path, &final_path).await.map_err(unavailable)?;
+        tracing::info!(mail.job = %job.id, mail.template = job.mail.template_name(), mail.file = %final_path.display(), "mail written to the outbox");
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! its connection goes back to the pool whole, never half-way through a query.
 
 mod audit_log;
+mod mail_queue;
 mod one_time_tokens;
 mod schema;
 mod sessions;
@@ -26,6 +27,7 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use audit_log::PostgresAuditLog;
+pub use mail_queue::PostgresMailQueue;
 pub use one_time_tokens::PostgresOneTimeTokenRepository;
 pub use sessions::PostgresSessionRepository;
 pub use signing_keys::PostgresSigningKeyStore;

@@ -6,6 +6,7 @@
 //! failure.
 
 mod audit_log;
+mod mail_queue;
 mod one_time_tokens;
 mod schema;
 mod sessions;
@@ -13,6 +14,7 @@ mod signing_keys;
 mod users;
 
 pub use audit_log::SqliteAuditLog;
+pub use mail_queue::SqliteMailQueue;
 pub use one_time_tokens::SqliteOneTimeTokenRepository;
 pub use sessions::SqliteSessionRepository;
 pub use signing_keys::SqliteSigningKeyStore;

@@ -47,3 +47,7 @@ uuid_id!(
     /// Identifies a session: one login, and the family of refresh tokens rotated from it.
     SessionId
 );
+uuid_id!(
+    /// Identifies a mail waiting in, or failed out of, the mail queue.
+    MailJobId
+);

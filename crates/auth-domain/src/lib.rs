@@ -22,7 +22,7 @@ pub mod validation;
 pub use audit::{AuditEventKind, NewAuditEvent};
 pub use email::{Email, EmailError};
 pub use error::InfrastructureError;
-pub use ids::{SessionId, UserId};
+pub use ids::{MailJobId, SessionId, UserId};
 pub use mail::Mail;
 pub use password::{Password, PasswordHash, PasswordPolicy};
 pub use rate_limit::{RateDecision, RateLimit, RateLimitExceeded};

@@ -5,6 +5,7 @@
 
 mod authenticate;
 mod login;
+mod mail_delivery;
 mod password;
 mod profile;
 mod refresh;
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 
 pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
+pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
@@ -29,15 +31,17 @@ pub use sessions::{RevokeSessionError, SessionError, SessionView};
 
 use crate::audit::{AuditEventKind, NewAuditEvent};
 use crate::error::InfrastructureError;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{MailJobId, SessionId, UserId};
+use crate::mail::{Mail, QueuedMail};
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    AccessTokenCodec, AuditLog, BreachedPasswords, Clock, IdGenerator, Mailer, OneTimeTokenRepository, PasswordHasher,
-    RandomSource, RateLimiter, RevocationStore, SessionRepository, UserRepository,
+    AccessTokenCodec, AuditLog, BreachedPasswords, Clock, IdGenerator, MailQueue, MailedToken, OneTimeTokenRecord,
+    OneTimeTokenRepository, PasswordHasher, RandomSource, RateLimiter, RevocationStore, SessionRepository,
+    TokenPurpose, UserRepository,
 };
 use crate::rate_limit::{RateLimit, RateLimitExceeded};
 use crate::session::Session;
-use crate::tokens::{AccessClaims, RefreshSecret, RefreshToken, TokenPair};
+use crate::tokens::{AccessClaims, OneTimeToken, RefreshSecret, RefreshToken, TokenPair};
 use crate::user::User;
 
 /// Every port a use case may need, built once at start-up.
@@ -49,7 +53,9 @@ pub struct AuthPorts {
     pub audit: Arc<dyn AuditLog>,
     pub revocations: Arc<dyn RevocationStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
-    pub mailer: Arc<dyn Mailer>,
+    /// Where mails go that no other state change accompanies; the others are queued by the
+    /// repository that makes the change, in its transaction.
+    pub mail_queue: Arc<dyn MailQueue>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub breached_passwords: Arc<dyn BreachedPasswords>,
     pub tokens: Arc<dyn AccessTokenCodec>,
@@ -101,6 +107,8 @@ pub struct AuthPolicy {
     pub verify_email_ttl: time::Duration,
     pub reset_password_ttl: time::Duration,
     pub require_email_verification: bool,
+    /// Mail the owner when a login comes from a device and address no live session of theirs uses.
+    pub notify_new_sign_in: bool,
     pub password: PasswordPolicy,
     pub rate_limits: RateLimits,
     pub refresh_secret: RefreshSecret,
@@ -119,6 +127,7 @@ impl AuthPolicy {
             verify_email_ttl: time::Duration::hours(24),
             reset_password_ttl: time::Duration::minutes(30),
             require_email_verification: true,
+            notify_new_sign_in: true,
             password: PasswordPolicy::default(),
             rate_limits: RateLimits::default(),
             refresh_secret,
@@ -164,6 +173,34 @@ impl AuthService {
 
     fn new_refresh_token(&self) -> RefreshToken {
         RefreshToken::from_random_bytes(self.ports.random.token_bytes())
+    }
+
+    /// Wraps `mail` for the queue, stamped now.
+    fn queued(&self, mail: Mail) -> QueuedMail {
+        QueuedMail { id: MailJobId::from_uuid(self.ports.ids.new_id()), mail, queued_at: self.now() }
+    }
+
+    /// A fresh one-time token for `user`, with the mail that carries it.
+    fn mailed_token(&self, user: &User, purpose: TokenPurpose, now: OffsetDateTime) -> MailedToken {
+        let token = OneTimeToken::from_random_bytes(self.ports.random.token_bytes());
+        let (ttl, mail) = match purpose {
+            TokenPurpose::VerifyEmail => {
+                (self.policy.verify_email_ttl, Mail::VerifyEmail { to: user.email.clone(), token: token.clone() })
+            }
+            TokenPurpose::PasswordReset => {
+                (self.policy.reset_password_ttl, Mail::PasswordReset { to: user.email.clone(), token: token.clone() })
+            }
+        };
+        MailedToken {
+            record: OneTimeTokenRecord {
+                hash: token.hash(),
+                user_id: user.id,
+                purpose,
+                created_at: now,
+                expires_at: now + ttl,
+            },
+            mail: self.queued(mail),
+        }
     }
 
     /// Counts one event against an optional limit.

@@ -34,6 +34,24 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Look at the mail queue.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// How many mails wait, and how many failed for good.
+    Status,
+    /// The failed mails, newest first: id, template, attempts, last error.
+    Failed {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue a failed mail again (its attempts start over), e.g. after fixing AUTH_SMTP_URL.
+    Retry { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,8 +95,43 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Audit { command: AuditCommand::Verify } => {
             let database = Database::open(&settings)?;
             let verdict = database.verify_audit_chain().await.context("cannot read the audit log")?;
-            let rows = verdict?;
-            println!("the audit log is intact: {rows} rows, each chained to the one before");
+            let summary = verdict?;
+            println!("the audit log is intact: {} rows, each chained to the one before", summary.rows);
+            if summary.erased > 0 {
+                println!(
+                    "{} rows had their IP or user agent erased (deleted accounts); their digests still match",
+                    summary.erased
+                );
+            }
+            Ok(())
+        }
+        Command::Mail { command } => {
+            let database = Database::open(&settings)?;
+            let queue = database.mail_queue(&settings)?;
+            match command {
+                MailCommand::Status => {
+                    let stats = queue.stats().await.context("cannot read the mail queue")?;
+                    println!("pending: {}\nfailed: {}", stats.pending, stats.failed);
+                }
+                MailCommand::Failed { limit } => {
+                    for mail in queue.list_failed(limit).await.context("cannot read the mail queue")? {
+                        println!(
+                            "{}\t{}\t{} attempts\tqueued {}\tfailed {}\t{}",
+                            mail.id, mail.template, mail.attempts, mail.queued_at, mail.failed_at, mail.last_error
+                        );
+                    }
+                }
+                MailCommand::Retry { id } => {
+                    let id: auth_domain::MailJobId =
+                        id.parse().context("expected a mail id, as `mail failed` prints")?;
+                    let requeued = queue
+                        .requeue_failed(id, time::OffsetDateTime::now_utc())
+                        .await
+                        .context("cannot write the mail queue")?;
+                    anyhow::ensure!(requeued, "no failed mail has the id {id}");
+                    println!("{id} is queued again");
+                }
+            }
             Ok(())
         }
         Command::Users { command } => {

@@ -93,7 +93,19 @@ pub struct Settings {
     /// The longest a request waits for Redis before it gets a 503.
     pub redis_timeout: Duration,
     pub mail_outbox: PathBuf,
+    /// `None`: mail is written to `mail_outbox`.
+    pub smtp_url: Option<SecretString>,
+    /// The longest an SMTP connection or command may take.
+    pub smtp_timeout: Duration,
     pub mail_from: String,
+    /// Delivery attempts of a mail before it is marked failed.
+    pub mail_max_attempts: u32,
+    /// The wait after the first failed attempt; doubled after each further one, up to an hour.
+    pub mail_retry: Duration,
+    /// How often each replica looks for due mail.
+    pub mail_poll_interval: Duration,
+    /// Mail the owner of an account when it is signed in to from a new device or address.
+    pub mail_new_sign_in: bool,
     pub public_url: String,
     pub issuer: String,
     pub audience: String,
@@ -102,6 +114,10 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub session_idle_ttl: Duration,
     pub refresh_grace: Duration,
+    /// How long a mailed verification link works.
+    pub verify_email_ttl: Duration,
+    /// How long a mailed password-reset link works.
+    pub reset_password_ttl: Duration,
     pub hsts: Option<String>,
     pub require_email_verification: bool,
     pub password_min_length: usize,
@@ -298,11 +314,17 @@ impl Settings {
             }
             Some(_) => return Err(ConfigError::new("AUTH_REDIS_URL", "expected redis://...")),
         };
-        if source.get("AUTH_SMTP_URL").is_some() {
-            return Err(ConfigError::new(
-                "AUTH_SMTP_URL",
-                "SMTP delivery is not supported by this build yet; unset it to write mail to AUTH_MAIL_OUTBOX",
-            ));
+        let smtp_url = source.secret("AUTH_SMTP_URL")?;
+        if let Some(url) = &smtp_url {
+            let url = url.expose_secret();
+            let host = url.strip_prefix("smtp://").or_else(|| url.strip_prefix("smtps://"));
+            // Only the shape is judged here; the message never repeats the URL, which may hold a password.
+            if host.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
+                return Err(ConfigError::new(
+                    "AUTH_SMTP_URL",
+                    "expected smtp://host:port (STARTTLS with ?tls=required) or smtps://user:password@host:port",
+                ));
+            }
         }
         match source.get("AUTH_SIGNING_ALG").unwrap_or("EdDSA") {
             "EdDSA" => {}
@@ -455,7 +477,13 @@ impl Settings {
             store,
             redis_timeout: duration("AUTH_REDIS_TIMEOUT", "1s")?,
             mail_outbox: PathBuf::from(parsed("AUTH_MAIL_OUTBOX", "data/outbox")),
+            smtp_url,
+            smtp_timeout: duration("AUTH_SMTP_TIMEOUT", "10s")?,
             mail_from,
+            mail_max_attempts: u32::try_from(count("AUTH_MAIL_MAX_ATTEMPTS", 12, 1, 100)?).unwrap_or(12),
+            mail_retry: duration("AUTH_MAIL_RETRY", "10s")?,
+            mail_poll_interval: duration("AUTH_MAIL_POLL_INTERVAL", "1s")?,
+            mail_new_sign_in: flag("AUTH_MAIL_NEW_SIGN_IN", true)?,
             public_url,
             issuer,
             audience,
@@ -464,6 +492,8 @@ impl Settings {
             session_ttl: duration("AUTH_SESSION_TTL", "30d")?,
             session_idle_ttl: duration("AUTH_SESSION_IDLE_TTL", "7d")?,
             refresh_grace: duration("AUTH_REFRESH_GRACE", "10s")?,
+            verify_email_ttl: duration("AUTH_VERIFY_EMAIL_TTL", "24h")?,
+            reset_password_ttl: duration("AUTH_RESET_PASSWORD_TTL", "30m")?,
             hsts,
             require_email_verification: flag("AUTH_REQUIRE_EMAIL_VERIFICATION", true)?,
             password_min_length: count("AUTH_PASSWORD_MIN_LENGTH", 12, 1, auth_domain::password::MAX_PASSWORD_LENGTH)?,

@@ -10,26 +10,29 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use auth_adapters::argon2_hasher::{Argon2Hasher, Argon2Parameters};
-use auth_adapters::audit_chain::ChainBreak;
+use auth_adapters::audit_chain::{ChainBreak, ChainSummary};
 use auth_adapters::breached_passwords::BreachedPasswordFile;
 use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_signing_key};
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::outbox::OutboxMailer;
 use auth_adapters::postgres::{
-    PostgresAuditLog, PostgresDatabase, PostgresOneTimeTokenRepository, PostgresSessionRepository,
+    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository, PostgresSessionRepository,
     PostgresSigningKeyStore, PostgresUserRepository,
 };
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
+use auth_adapters::sealed_mail::MailSealer;
+use auth_adapters::smtp::SmtpMailer;
 use auth_adapters::sqlite::{
-    SqliteAuditLog, SqliteDatabase, SqliteOneTimeTokenRepository, SqliteSessionRepository, SqliteSigningKeyStore,
-    SqliteUserRepository,
+    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSessionRepository,
+    SqliteSigningKeyStore, SqliteUserRepository,
 };
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
 use auth_domain::ports::{
-    AuditLog, Clock, IdGenerator, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter, RevocationStore,
-    SessionRepository, SigningKeyStore, UserRepository,
+    AuditLog, Clock, IdGenerator, MailQueue, Mailer, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter,
+    RevocationStore, SessionRepository, SigningKeyStore, UserRepository,
 };
+use auth_domain::services::{MailDelivery, MailDeliveryPolicy};
 use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
 use secrecy::{ExposeSecret, SecretBox};
 
@@ -101,7 +104,7 @@ impl Database {
     ///
     /// # Errors
     /// When the database cannot be read.
-    pub async fn verify_audit_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+    pub async fn verify_audit_chain(&self) -> Result<Result<ChainSummary, ChainBreak>, InfrastructureError> {
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
         match self {
             Self::Sqlite(database) => SqliteAuditLog::new(database.clone(), ids).verify_chain().await,
@@ -109,21 +112,32 @@ impl Database {
         }
     }
 
-    fn repositories(&self, ids: &Arc<dyn IdGenerator>) -> Repositories {
+    fn repositories(&self, ids: &Arc<dyn IdGenerator>, sealer: &MailSealer) -> Repositories {
         match self {
             Self::Sqlite(database) => Repositories {
-                users: Arc::new(SqliteUserRepository::new(database.clone())),
-                sessions: Arc::new(SqliteSessionRepository::new(database.clone())),
-                one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone())),
+                users: Arc::new(SqliteUserRepository::new(database.clone(), sealer.clone())),
+                sessions: Arc::new(SqliteSessionRepository::new(database.clone(), sealer.clone())),
+                one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone(), sealer.clone())),
                 audit: Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
+                mail_queue: Arc::new(SqliteMailQueue::new(database.clone(), sealer.clone())),
             },
             Self::Postgres(database) => Repositories {
-                users: Arc::new(PostgresUserRepository::new(database.clone())),
-                sessions: Arc::new(PostgresSessionRepository::new(database.clone())),
-                one_time_tokens: Arc::new(PostgresOneTimeTokenRepository::new(database.clone())),
+                users: Arc::new(PostgresUserRepository::new(database.clone(), sealer.clone())),
+                sessions: Arc::new(PostgresSessionRepository::new(database.clone(), sealer.clone())),
+                one_time_tokens: Arc::new(PostgresOneTimeTokenRepository::new(database.clone(), sealer.clone())),
                 audit: Arc::new(PostgresAuditLog::new(database.clone(), ids.clone())),
+                mail_queue: Arc::new(PostgresMailQueue::new(database.clone(), sealer.clone())),
             },
         }
+    }
+
+    /// The mail queue of this database, for the operator's commands.
+    ///
+    /// # Errors
+    /// When the master key cannot be had.
+    pub fn mail_queue(&self, settings: &Settings) -> anyhow::Result<Arc<dyn MailQueue>> {
+        let sealer = MailSealer::new(&master_key(settings)?);
+        Ok(self.repositories(&(Arc::new(UuidV7Generator) as Arc<dyn IdGenerator>), &sealer).mail_queue)
     }
 
     /// Connections open, and of those how many are in use.
@@ -148,14 +162,26 @@ struct Repositories {
     sessions: Arc<dyn SessionRepository>,
     one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     audit: Arc<dyn AuditLog>,
+    mail_queue: Arc<dyn MailQueue>,
 }
 
-/// What the health routes look at.
-#[derive(Debug, Clone)]
+/// What the health and metrics routes look at.
+#[derive(Clone)]
 pub struct Dependencies {
     pub database: Database,
     pub redis: Option<RedisStore>,
     pub codec: Arc<JwtCodec>,
+    pub mail_queue: Arc<dyn MailQueue>,
+}
+
+impl std::fmt::Debug for Dependencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependencies")
+            .field("database", &self.database)
+            .field("redis", &self.redis)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything built from the settings: the domain service and the adapters routes need directly.
@@ -164,6 +190,9 @@ pub struct Components {
     pub service: AuthService,
     pub codec: Arc<JwtCodec>,
     pub dependencies: Dependencies,
+    /// Drains the mail queue; [`Application::build`] runs it in the background.
+    pub mail_delivery: MailDelivery,
+    pub mail_poll_interval: Duration,
 }
 
 impl std::fmt::Debug for Components {
@@ -281,6 +310,54 @@ impl KeyKeeper {
     }
 }
 
+/// The mail transport: SMTP when AUTH_SMTP_URL is set, else the outbox folder.
+fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from: auth_adapters::mail_templates::Mailbox =
+        settings.mail_from.parse().context("AUTH_MAIL_FROM is not a mailbox")?;
+    match &settings.smtp_url {
+        Some(url) => {
+            let mailer = SmtpMailer::new(url, settings.smtp_timeout, 4, from, &settings.public_url)?;
+            tracing::info!("mail is delivered through the SMTP server of AUTH_SMTP_URL");
+            Ok(Arc::new(mailer))
+        }
+        None => {
+            let mailer = OutboxMailer::new(&settings.mail_outbox, from, &settings.public_url)
+                .with_context(|| format!("cannot create the mail outbox {}", settings.mail_outbox.display()))?;
+            tracing::info!(
+                mail.outbox = %settings.mail_outbox.display(),
+                "no SMTP server configured: mail is written to the outbox folder"
+            );
+            Ok(Arc::new(mailer))
+        }
+    }
+}
+
+/// Delivers queued mail for the life of the process: at once while full batches keep coming,
+/// else every `interval`. Failures are logged and retried; the queue loses nothing.
+fn spawn_mail_delivery(delivery: MailDelivery, interval: Duration) {
+    tokio::spawn(async move {
+        loop {
+            match delivery.deliver_due().await {
+                Ok(report) => {
+                    for (outcome, count) in
+                        [("delivered", report.delivered), ("retried", report.retried), ("failed", report.failed)]
+                    {
+                        if count > 0 {
+                            metrics::counter!("mail_deliveries_total", "outcome" => outcome)
+                                .increment(u64::from(count));
+                        }
+                    }
+                    if report.claimed() >= delivery.policy().batch {
+                        continue;
+                    }
+                }
+                Err(error) => tracing::warn!(error = %error, "cannot read the mail queue; retrying"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
 /// The master key: AUTH_MASTER_KEY, or in the embedded mode a key file beside the database.
 fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(encoded) = &settings.master_key {
@@ -344,12 +421,7 @@ impl Components {
         let hasher =
             Argon2Hasher::new(Argon2Parameters::default(), pepper, settings.hash_concurrency, settings.hash_queue)
                 .context("cannot set up password hashing")?;
-        let mailer = OutboxMailer::new(&settings.mail_outbox, &settings.mail_from, &settings.public_url)
-            .with_context(|| format!("cannot create the mail outbox {}", settings.mail_outbox.display()))?;
-        tracing::info!(
-            mail.outbox = %settings.mail_outbox.display(),
-            "no SMTP server configured: mail is written to the outbox folder"
-        );
+        let mailer = mailer(settings)?;
 
         let (revocations, rate_limiter, redis): (Arc<dyn RevocationStore>, Arc<dyn RateLimiter>, _) = match &settings
             .store
@@ -372,7 +444,20 @@ impl Components {
             }
         };
 
-        let Repositories { users, sessions, one_time_tokens, audit } = database.repositories(&ids);
+        let sealer = MailSealer::new(&master_key);
+        let Repositories { users, sessions, one_time_tokens, audit, mail_queue } = database.repositories(&ids, &sealer);
+        let mail_delivery = MailDelivery::new(
+            mail_queue.clone(),
+            mailer,
+            clock.clone(),
+            MailDeliveryPolicy {
+                max_attempts: settings.mail_max_attempts,
+                first_retry: settings.mail_retry,
+                // A lease outlives a delivery: the connection and each SMTP command are bounded.
+                lease: (settings.smtp_timeout * 6).max(Duration::from_secs(60)),
+                ..MailDeliveryPolicy::default()
+            },
+        );
         let ports = AuthPorts {
             users,
             sessions,
@@ -380,7 +465,7 @@ impl Components {
             audit,
             revocations,
             rate_limiter,
-            mailer: Arc::new(mailer),
+            mail_queue: mail_queue.clone(),
             hasher: Arc::new(hasher),
             breached_passwords: match &settings.breached_passwords {
                 Some(path) => Arc::new(
@@ -401,7 +486,10 @@ impl Components {
             session_ttl: to_time(settings.session_ttl),
             session_idle_ttl: to_time(settings.session_idle_ttl),
             refresh_grace: to_time(settings.refresh_grace),
+            verify_email_ttl: to_time(settings.verify_email_ttl),
+            reset_password_ttl: to_time(settings.reset_password_ttl),
             require_email_verification: settings.require_email_verification,
+            notify_new_sign_in: settings.mail_new_sign_in,
             password: PasswordPolicy {
                 min_length: settings.password_min_length,
                 min_score: settings.password_min_score,
@@ -418,7 +506,9 @@ impl Components {
         Ok(Self {
             service: AuthService::new(ports, policy),
             codec: codec.clone(),
-            dependencies: Dependencies { database, redis, codec },
+            dependencies: Dependencies { database, redis, codec, mail_queue },
+            mail_delivery,
+            mail_poll_interval: settings.mail_poll_interval,
         })
     }
 }
@@ -443,6 +533,7 @@ impl Application {
     pub async fn build(settings: Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
         crate::telemetry::metrics();
         let components = Components::build(&settings, migrations).await?;
+        spawn_mail_delivery(components.mail_delivery.clone(), components.mail_poll_interval);
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();

@@ -13,7 +13,10 @@ use uuid::Uuid;
 
 use super::PostgresDatabase;
 use super::schema::audit_events;
-use crate::audit_chain::{ChainBreak, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, to_microseconds, verify};
+use crate::audit_chain::{
+    ChainBreak, ChainSummary, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, personal_digest, to_microseconds,
+    verify,
+};
 
 /// The advisory lock that serialises appends, so that the chain cannot fork under concurrency.
 const AUDIT_CHAIN_LOCK: i64 = 0x6175_6469_7463_6861; // "auditcha"
@@ -27,6 +30,8 @@ struct AuditRow {
     event: &'static str,
     ip: Option<String>,
     user_agent: Option<String>,
+    ip_digest: Option<String>,
+    user_agent_digest: Option<String>,
     detail: serde_json::Value,
     created_at: OffsetDateTime,
     prev_hash: String,
@@ -55,7 +60,7 @@ impl PostgresAuditLog {
     ///
     /// # Errors
     /// When the table cannot be read; a broken chain is the inner `Err`.
-    pub async fn verify_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+    pub async fn verify_chain(&self) -> Result<Result<ChainSummary, ChainBreak>, InfrastructureError> {
         let rows: Vec<StoredAuditRow> = self
             .database
             .run(|connection| {
@@ -76,6 +81,8 @@ impl PostgresAuditLog {
             event: row.event,
             ip: row.ip,
             user_agent: row.user_agent,
+            ip_digest: row.ip_digest,
+            user_agent_digest: row.user_agent_digest,
             detail: row.detail.to_string(),
             created_at: row.created_at,
             prev_hash: row.prev_hash,
@@ -94,6 +101,8 @@ struct StoredAuditRow {
     event: String,
     ip: Option<String>,
     user_agent: Option<String>,
+    ip_digest: Option<String>,
+    user_agent_digest: Option<String>,
     detail: serde_json::Value,
     created_at: OffsetDateTime,
     prev_hash: String,
@@ -108,6 +117,8 @@ impl AuditLog for PostgresAuditLog {
             user_id: event.user_id.map(|id| id.as_uuid()),
             session_id: event.session_id.map(|id| id.as_uuid()),
             event: event.kind.as_str(),
+            ip_digest: event.ip.as_deref().map(personal_digest),
+            user_agent_digest: event.user_agent.as_deref().map(personal_digest),
             ip: event.ip,
             user_agent: event.user_agent,
             detail: event.detail,
@@ -142,8 +153,8 @@ impl AuditLog for PostgresAuditLog {
                                 user_id: user_id.as_deref(),
                                 session_id: session_id.as_deref(),
                                 event: row.event,
-                                ip: row.ip.as_deref(),
-                                user_agent: row.user_agent.as_deref(),
+                                ip_digest: row.ip_digest.as_deref(),
+                                user_agent_digest: row.user_agent_digest.as_deref(),
                                 detail: &detail,
                                 created_at: row.created_at,
                             };

@@ -1,15 +1,17 @@
 //! [`OneTimeTokenRepository`] on PostgreSQL.
 
 use async_trait::async_trait;
-use auth_domain::ports::{OneTimeTokenRecord, OneTimeTokenRepository, TokenPurpose};
+use auth_domain::ports::{MailedToken, OneTimeTokenRecord, OneTimeTokenRepository, TokenPurpose};
 use auth_domain::{InfrastructureError, TokenHash, UserId};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel::result::Error as DieselError;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::PostgresDatabase;
 use super::schema::one_time_tokens;
+use super::{PostgresDatabase, mail_queue};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Insertable)]
 #[diesel(table_name = one_time_tokens, check_for_backend(diesel::pg::Pg))]
@@ -21,32 +23,55 @@ struct OneTimeTokenRow {
     expires_at: OffsetDateTime,
 }
 
+/// Stores `record` on `connection`, inside the caller's transaction.
+pub(super) async fn insert_token(
+    connection: &mut AsyncPgConnection,
+    record: &OneTimeTokenRecord,
+) -> Result<(), DieselError> {
+    let row = OneTimeTokenRow {
+        token_hash: record.hash.as_bytes().to_vec(),
+        user_id: record.user_id.as_uuid(),
+        purpose: record.purpose.as_str(),
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+    };
+    diesel::insert_into(one_time_tokens::table).values(&row).execute(connection).await.map(|_| ())
+}
+
 /// One-time tokens stored in PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PostgresOneTimeTokenRepository {
     database: PostgresDatabase,
+    sealer: MailSealer,
 }
 
 impl PostgresOneTimeTokenRepository {
-    pub fn new(database: PostgresDatabase) -> Self {
-        Self { database }
+    pub fn new(database: PostgresDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 }
 
 #[async_trait]
 impl OneTimeTokenRepository for PostgresOneTimeTokenRepository {
-    async fn insert(&self, record: OneTimeTokenRecord) -> Result<(), InfrastructureError> {
-        let row = OneTimeTokenRow {
-            token_hash: record.hash.as_bytes().to_vec(),
-            user_id: record.user_id.as_uuid(),
-            purpose: record.purpose.as_str(),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-        };
+    async fn replace(&self, token: &MailedToken) -> Result<(), InfrastructureError> {
+        let token = token.clone();
+        let sealer = self.sealer.clone();
         self.database
             .run(move |connection| {
                 Box::pin(async move {
-                    diesel::insert_into(one_time_tokens::table).values(&row).execute(connection).await.map(|_| ())
+                    connection
+                        .transaction(async |connection| {
+                            diesel::delete(
+                                one_time_tokens::table
+                                    .filter(one_time_tokens::user_id.eq(token.record.user_id.as_uuid()))
+                                    .filter(one_time_tokens::purpose.eq(token.record.purpose.as_str())),
+                            )
+                            .execute(connection)
+                            .await?;
+                            insert_token(connection, &token.record).await?;
+                            mail_queue::insert_job(connection, &sealer, &token.mail).await
+                        })
+                        .await
                 })
             })
             .await
@@ -78,22 +103,5 @@ impl OneTimeTokenRepository for PostgresOneTimeTokenRepository {
             })
             .await?;
         Ok(user_id.map(UserId::from_uuid))
-    }
-
-    async fn delete_for_user(&self, user_id: UserId, purpose: TokenPurpose) -> Result<(), InfrastructureError> {
-        self.database
-            .run(move |connection| {
-                Box::pin(async move {
-                    diesel::delete(
-                        one_time_tokens::table
-                            .filter(one_time_tokens::user_id.eq(user_id.as_uuid()))
-                            .filter(one_time_tokens::purpose.eq(purpose.as_str())),
-                    )
-                    .execute(connection)
-                    .await
-                    .map(|_| ())
-                })
-            })
-            .await
     }
 }

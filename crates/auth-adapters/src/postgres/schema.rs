@@ -13,6 +13,22 @@ diesel::table! {
         created_at -> Timestamptz,
         prev_hash -> Text,
         hash -> Text,
+        ip_digest -> Nullable<Text>,
+        user_agent_digest -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mail_queue (id) {
+        id -> Uuid,
+        template -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Int4,
+        queued_at -> Timestamptz,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        failed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -83,6 +99,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    mail_queue,
     one_time_tokens,
     refresh_tokens,
     sessions,

@@ -1,6 +1,7 @@
 //! [`SessionRepository`] on PostgreSQL: sessions and their refresh-token families.
 
 use async_trait::async_trait;
+use auth_domain::mail::QueuedMail;
 use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::schema::{refresh_tokens, sessions};
 use super::{PostgresDatabase, corrupt, database_error};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
@@ -96,11 +98,12 @@ impl RefreshTokenRow {
 #[derive(Debug, Clone)]
 pub struct PostgresSessionRepository {
     database: PostgresDatabase,
+    sealer: MailSealer,
 }
 
 impl PostgresSessionRepository {
-    pub fn new(database: PostgresDatabase) -> Self {
-        Self { database }
+    pub fn new(database: PostgresDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 }
 
@@ -137,9 +140,15 @@ impl PostgresSessionRepository {
 
 #[async_trait]
 impl SessionRepository for PostgresSessionRepository {
-    async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError> {
+    async fn create(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+        notice: Option<QueuedMail>,
+    ) -> Result<(), InfrastructureError> {
         let session_row = SessionRow::from_session(session);
         let token_row = RefreshTokenRow::from_record(first_token);
+        let sealer = self.sealer.clone();
         self.database
             .run(move |connection| {
                 Box::pin(async move {
@@ -147,6 +156,9 @@ impl SessionRepository for PostgresSessionRepository {
                         .transaction(async |connection| {
                             diesel::insert_into(sessions::table).values(&session_row).execute(connection).await?;
                             diesel::insert_into(refresh_tokens::table).values(&token_row).execute(connection).await?;
+                            if let Some(notice) = &notice {
+                                super::mail_queue::insert_job(connection, &sealer, notice).await?;
+                            }
                             Ok::<_, DieselError>(())
                         })
                         .await

@@ -1,18 +1,20 @@
 //! [`UserRepository`] on PostgreSQL.
 
 use async_trait::async_trait;
-use auth_domain::ports::{UserRepository, UserRepositoryError};
+use auth_domain::mail::QueuedMail;
+use auth_domain::ports::{MailedToken, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::schema::users;
-use super::{PostgresDatabase, corrupt, database_error};
+use super::schema::{audit_events, users};
+use super::{PostgresDatabase, corrupt, database_error, mail_queue, one_time_tokens};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -67,11 +69,12 @@ impl UserRow {
 #[derive(Debug, Clone)]
 pub struct PostgresUserRepository {
     database: PostgresDatabase,
+    sealer: MailSealer,
 }
 
 impl PostgresUserRepository {
-    pub fn new(database: PostgresDatabase) -> Self {
-        Self { database }
+    pub fn new(database: PostgresDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 
     /// Runs an UPDATE of one user and reports `NotFound` when it touched no row.
@@ -86,15 +89,30 @@ impl PostgresUserRepository {
 
 #[async_trait]
 impl UserRepository for PostgresUserRepository {
-    async fn insert(&self, user: &User) -> Result<(), UserRepositoryError> {
+    async fn insert(&self, user: &User, verification: &MailedToken) -> Result<(), UserRepositoryError> {
         let row = UserRow::from_user(user);
+        let verification = verification.clone();
+        let sealer = self.sealer.clone();
         let inserted = self
             .database
             .run(move |connection| {
                 Box::pin(async move {
-                    match diesel::insert_into(users::table).values(&row).execute(connection).await {
-                        Ok(_) => Ok(true),
-                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+                    let outcome = connection
+                        .transaction(async |connection| {
+                            diesel::insert_into(users::table).values(&row).execute(connection).await?;
+                            one_time_tokens::insert_token(connection, &verification.record).await?;
+                            mail_queue::insert_job(connection, &sealer, &verification.mail).await
+                        })
+                        .await;
+                    match outcome {
+                        Ok(()) => Ok(true),
+                        // Only the email's uniqueness is the caller's business; a clash of a
+                        // token hash or a mail id is an error, not a taken address.
+                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+                            if info.constraint_name() == Some("users_email_key") =>
+                        {
+                            Ok(false)
+                        }
                         Err(other) => Err(other),
                     }
                 })
@@ -168,13 +186,23 @@ impl UserRepository for PostgresUserRepository {
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
+        notice: Option<QueuedMail>,
     ) -> Result<(), UserRepositoryError> {
         let hash = hash.as_str().to_owned();
+        let sealer = self.sealer.clone();
         self.update_one(move |connection| {
             Box::pin(async move {
-                diesel::update(users::table.find(id.as_uuid()))
-                    .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
-                    .execute(connection)
+                connection
+                    .transaction(async |connection| {
+                        let updated = diesel::update(users::table.find(id.as_uuid()))
+                            .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
+                            .execute(connection)
+                            .await?;
+                        if let Some(notice) = notice.filter(|_| updated == 1) {
+                            mail_queue::insert_job(connection, &sealer, &notice).await?;
+                        }
+                        Ok(updated)
+                    })
                     .await
             })
         })
@@ -183,8 +211,22 @@ impl UserRepository for PostgresUserRepository {
 
     async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError> {
         // ON DELETE CASCADE takes the sessions, refresh tokens and one-time tokens with the user.
+        // The audit rows lose their personal fields; the digests the chain covers stay.
         self.update_one(move |connection| {
-            Box::pin(async move { diesel::delete(users::table.find(id.as_uuid())).execute(connection).await })
+            Box::pin(async move {
+                connection
+                    .transaction(async |connection| {
+                        let deleted = diesel::delete(users::table.find(id.as_uuid())).execute(connection).await?;
+                        if deleted == 1 {
+                            diesel::update(audit_events::table.filter(audit_events::user_id.eq(id.as_uuid())))
+                                .set((audit_events::ip.eq(None::<String>), audit_events::user_agent.eq(None::<String>)))
+                                .execute(connection)
+                                .await?;
+                        }
+                        Ok(deleted)
+                    })
+                    .await
+            })
         })
         .await
     }

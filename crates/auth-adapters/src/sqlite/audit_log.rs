@@ -7,7 +7,10 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use super::{SqliteDatabase, encode_instant};
-use crate::audit_chain::{ChainBreak, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, to_microseconds, verify};
+use crate::audit_chain::{
+    ChainBreak, ChainSummary, ChainedFields, GENESIS_HASH, StoredRow, chain_hash, personal_digest, to_microseconds,
+    verify,
+};
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::sqlite::Sqlite))]
@@ -18,6 +21,8 @@ struct AuditRow {
     event: &'static str,
     ip: Option<String>,
     user_agent: Option<String>,
+    ip_digest: Option<String>,
+    user_agent_digest: Option<String>,
     detail: String,
     created_at: String,
     prev_hash: String,
@@ -40,7 +45,7 @@ impl SqliteAuditLog {
     ///
     /// # Errors
     /// When the table cannot be read; a broken chain is the inner `Err`.
-    pub async fn verify_chain(&self) -> Result<Result<usize, ChainBreak>, InfrastructureError> {
+    pub async fn verify_chain(&self) -> Result<Result<ChainSummary, ChainBreak>, InfrastructureError> {
         let rows: Vec<StoredAuditRow> = self
             .database
             .read(|connection| {
@@ -58,6 +63,8 @@ impl SqliteAuditLog {
                     event: row.event,
                     ip: row.ip,
                     user_agent: row.user_agent,
+                    ip_digest: row.ip_digest,
+                    user_agent_digest: row.user_agent_digest,
                     detail: row.detail,
                     created_at: super::decode_instant(&row.created_at)?,
                     prev_hash: row.prev_hash,
@@ -80,6 +87,8 @@ struct StoredAuditRow {
     event: String,
     ip: Option<String>,
     user_agent: Option<String>,
+    ip_digest: Option<String>,
+    user_agent_digest: Option<String>,
     detail: String,
     created_at: String,
     prev_hash: String,
@@ -101,6 +110,8 @@ impl AuditLog for SqliteAuditLog {
             user_id: event.user_id.map(|id| id.to_string()),
             session_id: event.session_id.map(|id| id.to_string()),
             event: event.kind.as_str(),
+            ip_digest: event.ip.as_deref().map(personal_digest),
+            user_agent_digest: event.user_agent.as_deref().map(personal_digest),
             ip: event.ip,
             user_agent: event.user_agent,
             detail: event.detail.to_string(),
@@ -123,8 +134,8 @@ impl AuditLog for SqliteAuditLog {
                     user_id: row.user_id.as_deref(),
                     session_id: row.session_id.as_deref(),
                     event: row.event,
-                    ip: row.ip.as_deref(),
-                    user_agent: row.user_agent.as_deref(),
+                    ip_digest: row.ip_digest.as_deref(),
+                    user_agent_digest: row.user_agent_digest.as_deref(),
                     detail: &row.detail,
                     created_at,
                 };

@@ -1,13 +1,14 @@
 //! [`OneTimeTokenRepository`] on SQLite.
 
 use async_trait::async_trait;
-use auth_domain::ports::{OneTimeTokenRecord, OneTimeTokenRepository, TokenPurpose};
+use auth_domain::ports::{MailedToken, OneTimeTokenRecord, OneTimeTokenRepository, TokenPurpose};
 use auth_domain::{InfrastructureError, TokenHash, UserId};
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
 use super::schema::one_time_tokens;
-use super::{SqliteDatabase, decode_uuid, encode_instant};
+use super::{SqliteDatabase, decode_uuid, encode_instant, mail_queue};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Insertable)]
 #[diesel(table_name = one_time_tokens, check_for_backend(diesel::sqlite::Sqlite))]
@@ -19,32 +20,50 @@ struct OneTimeTokenRow {
     expires_at: String,
 }
 
+/// Stores `record` on `connection`, inside the caller's transaction.
+pub(super) fn insert_token(
+    connection: &mut SqliteConnection,
+    record: &OneTimeTokenRecord,
+) -> Result<(), diesel::result::Error> {
+    let row = OneTimeTokenRow {
+        token_hash: record.hash.encode(),
+        user_id: record.user_id.to_string(),
+        purpose: record.purpose.as_str(),
+        created_at: encode_instant(record.created_at),
+        expires_at: encode_instant(record.expires_at),
+    };
+    diesel::insert_into(one_time_tokens::table).values(&row).execute(connection)?;
+    Ok(())
+}
+
 /// One-time tokens stored in SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteOneTimeTokenRepository {
     database: SqliteDatabase,
+    sealer: MailSealer,
 }
 
 impl SqliteOneTimeTokenRepository {
-    pub fn new(database: SqliteDatabase) -> Self {
-        Self { database }
+    pub fn new(database: SqliteDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 }
 
 #[async_trait]
 impl OneTimeTokenRepository for SqliteOneTimeTokenRepository {
-    async fn insert(&self, record: OneTimeTokenRecord) -> Result<(), InfrastructureError> {
-        let row = OneTimeTokenRow {
-            token_hash: record.hash.encode(),
-            user_id: record.user_id.to_string(),
-            purpose: record.purpose.as_str(),
-            created_at: encode_instant(record.created_at),
-            expires_at: encode_instant(record.expires_at),
-        };
+    async fn replace(&self, token: &MailedToken) -> Result<(), InfrastructureError> {
+        let token = token.clone();
+        let sealer = self.sealer.clone();
         self.database
             .write(move |connection| {
-                diesel::insert_into(one_time_tokens::table).values(&row).execute(connection)?;
-                Ok(())
+                diesel::delete(
+                    one_time_tokens::table
+                        .filter(one_time_tokens::user_id.eq(token.record.user_id.to_string()))
+                        .filter(one_time_tokens::purpose.eq(token.record.purpose.as_str())),
+                )
+                .execute(connection)?;
+                insert_token(connection, &token.record)?;
+                mail_queue::insert_job(connection, &sealer, &token.mail)
             })
             .await
     }
@@ -70,20 +89,6 @@ impl OneTimeTokenRepository for SqliteOneTimeTokenRepository {
                 .get_result(connection)
                 .optional()?;
                 user_id.map(|id| decode_uuid(&id).map(UserId::from_uuid)).transpose()
-            })
-            .await
-    }
-
-    async fn delete_for_user(&self, user_id: UserId, purpose: TokenPurpose) -> Result<(), InfrastructureError> {
-        self.database
-            .write(move |connection| {
-                diesel::delete(
-                    one_time_tokens::table
-                        .filter(one_time_tokens::user_id.eq(user_id.to_string()))
-                        .filter(one_time_tokens::purpose.eq(purpose.as_str())),
-                )
-                .execute(connection)?;
-                Ok(())
             })
             .await
     }

@@ -1,6 +1,7 @@
 //! [`SessionRepository`] on SQLite: sessions and their refresh-token families.
 
 use async_trait::async_trait;
+use auth_domain::mail::QueuedMail;
 use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
@@ -10,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::schema::{refresh_tokens, sessions};
 use super::{SqliteDatabase, corrupt, decode_instant, decode_uuid, encode_instant};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
@@ -90,11 +92,12 @@ impl RefreshTokenRow {
 #[derive(Debug, Clone)]
 pub struct SqliteSessionRepository {
     database: SqliteDatabase,
+    sealer: MailSealer,
 }
 
 impl SqliteSessionRepository {
-    pub fn new(database: SqliteDatabase) -> Self {
-        Self { database }
+    pub fn new(database: SqliteDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 }
 
@@ -127,13 +130,22 @@ impl SqliteSessionRepository {
 
 #[async_trait]
 impl SessionRepository for SqliteSessionRepository {
-    async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError> {
+    async fn create(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+        notice: Option<QueuedMail>,
+    ) -> Result<(), InfrastructureError> {
         let session_row = SessionRow::from_session(session);
         let token_row = RefreshTokenRow::from_record(first_token);
+        let sealer = self.sealer.clone();
         self.database
             .write(move |connection| {
                 diesel::insert_into(sessions::table).values(&session_row).execute(connection)?;
                 diesel::insert_into(refresh_tokens::table).values(&token_row).execute(connection)?;
+                if let Some(notice) = &notice {
+                    super::mail_queue::insert_job(connection, &sealer, notice)?;
+                }
                 Ok(())
             })
             .await

@@ -1,15 +1,19 @@
 //! [`UserRepository`] on SQLite.
 
 use async_trait::async_trait;
-use auth_domain::ports::{UserRepository, UserRepositoryError};
+use auth_domain::mail::QueuedMail;
+use auth_domain::ports::{MailedToken, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use time::OffsetDateTime;
 
-use super::schema::users;
-use super::{SqliteDatabase, corrupt, database_error, decode_instant, decode_uuid, encode_instant};
+use super::schema::{audit_events, users};
+use super::{
+    SqliteDatabase, corrupt, database_error, decode_instant, decode_uuid, encode_instant, mail_queue, one_time_tokens,
+};
+use crate::sealed_mail::MailSealer;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
@@ -70,11 +74,12 @@ fn encode_roles(roles: &[Role]) -> String {
 #[derive(Debug, Clone)]
 pub struct SqliteUserRepository {
     database: SqliteDatabase,
+    sealer: MailSealer,
 }
 
 impl SqliteUserRepository {
-    pub fn new(database: SqliteDatabase) -> Self {
-        Self { database }
+    pub fn new(database: SqliteDatabase, sealer: MailSealer) -> Self {
+        Self { database, sealer }
     }
 
     /// Runs an UPDATE of one user and reports `NotFound` when it touched no row.
@@ -89,15 +94,28 @@ impl SqliteUserRepository {
 
 #[async_trait]
 impl UserRepository for SqliteUserRepository {
-    async fn insert(&self, user: &User) -> Result<(), UserRepositoryError> {
+    async fn insert(&self, user: &User, verification: &MailedToken) -> Result<(), UserRepositoryError> {
         let row = UserRow::from_user(user);
+        let verification = verification.clone();
+        let sealer = self.sealer.clone();
         self.database
-            .run(move |connection| match diesel::insert_into(users::table).values(&row).execute(connection) {
-                Ok(_) => Ok(Ok(())),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    Ok(Err(UserRepositoryError::EmailTaken))
+            .run(move |connection| {
+                let outcome = connection.immediate_transaction(|connection| {
+                    diesel::insert_into(users::table).values(&row).execute(connection)?;
+                    one_time_tokens::insert_token(connection, &verification.record)?;
+                    mail_queue::insert_job(connection, &sealer, &verification.mail)
+                });
+                match outcome {
+                    Ok(()) => Ok(Ok(())),
+                    // Only the email's uniqueness is the caller's business; a clash of a token
+                    // hash or a mail id is an error, not a taken address.
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+                        if info.message().contains("users.email") =>
+                    {
+                        Ok(Err(UserRepositoryError::EmailTaken))
+                    }
+                    Err(other) => Err(database_error(other)),
                 }
-                Err(other) => Err(database_error(other)),
             })
             .await?
     }
@@ -160,20 +178,36 @@ impl UserRepository for SqliteUserRepository {
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
+        notice: Option<QueuedMail>,
     ) -> Result<(), UserRepositoryError> {
         let hash = hash.as_str().to_owned();
+        let sealer = self.sealer.clone();
         self.update_one(id, move |connection, id| {
-            diesel::update(users::table.find(id))
+            let updated = diesel::update(users::table.find(id))
                 .set((users::password_hash.eq(hash), users::updated_at.eq(encode_instant(at))))
-                .execute(connection)
+                .execute(connection)?;
+            if let Some(notice) = notice.filter(|_| updated == 1) {
+                mail_queue::insert_job(connection, &sealer, &notice)?;
+            }
+            Ok(updated)
         })
         .await
     }
 
     async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError> {
         // Foreign keys (ON DELETE CASCADE, enforced by the connection's pragma) take the sessions,
-        // refresh tokens and one-time tokens with the user.
-        self.update_one(id, move |connection, id| diesel::delete(users::table.find(id)).execute(connection)).await
+        // refresh tokens and one-time tokens with the user. The audit rows lose their personal
+        // fields; the digests the chain covers stay.
+        self.update_one(id, move |connection, id| {
+            let deleted = diesel::delete(users::table.find(id)).execute(connection)?;
+            if deleted == 1 {
+                diesel::update(audit_events::table.filter(audit_events::user_id.eq(id)))
+                    .set((audit_events::ip.eq(None::<String>), audit_events::user_agent.eq(None::<String>)))
+                    .execute(connection)?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError> {

@@ -1,15 +1,18 @@
-//! The contract of `AuditLog` (appends succeed, alone or concurrently), and SQLite's hash chain.
+//! The contract of `AuditLog` (appends succeed, alone or concurrently), and each log's hash chain.
 //!
 //! The port has no read side, so the contract can only hold the log to accepting events. What the
-//! SQLite log promises beyond the port (rows that chain by hash, never rewritten) is checked by
-//! reading its table directly, in [`sqlite_only`].
+//! SQLite and PostgreSQL logs promise beyond the port (rows that chain by hash, never rewritten;
+//! the IP and user agent of a deleted user's rows erased while the chain still verifies; a
+//! personal field altered behind the log's back detected) is checked through their
+//! `verify_chain` and by reading and writing their table directly, in [`sqlite_only`] and
+//! [`postgres_only`].
 
-use auth_domain::ports::AuditLog;
+use auth_domain::ports::{AuditLog, UserRepository};
 use auth_domain::{AuditEventKind, NewAuditEvent, SessionId, UserId};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{RACE_ROUNDS, now};
+use crate::support::{RACE_ROUNDS, an_existing_user, now};
 
 /// An event of `kind` with every optional field set.
 fn a_full_event(kind: AuditEventKind) -> NewAuditEvent {
@@ -34,6 +37,76 @@ fn a_bare_event(kind: AuditEventKind) -> NewAuditEvent {
         user_agent: None,
         detail: json!({}),
         created_at: now(),
+    }
+}
+
+/// The IP of the events about the user that a test keeps; the deleted user's events have
+/// [`a_full_event`]'s.
+const KEPT_USERS_IP: &str = "198.51.100.23";
+const KEPT_USERS_USER_AGENT: &str = "kept-client/2.0";
+
+/// The audit log after [`two_users_audited_then_the_first_deleted`].
+#[derive(Debug)]
+struct Erasure {
+    deleted_user: UserId,
+    kept_user: UserId,
+    /// Rows about the deleted user; every one had an IP and a user agent.
+    deleted_users_rows: usize,
+    /// Every row of the log.
+    rows: usize,
+}
+
+/// Appends events with an IP and a user agent about two stored users, interleaved, and one about
+/// nobody; then deletes the first user through `users`.
+async fn two_users_audited_then_the_first_deleted(users: &dyn UserRepository, log: &dyn AuditLog) -> Erasure {
+    let (deleted_user, kept_user) = (an_existing_user(users).await.id, an_existing_user(users).await.id);
+    let about_deleted = |kind| NewAuditEvent { user_id: Some(deleted_user), ..a_full_event(kind) };
+    let about_kept = |kind| NewAuditEvent {
+        user_id: Some(kept_user),
+        ip: Some(KEPT_USERS_IP.to_owned()),
+        user_agent: Some(KEPT_USERS_USER_AGENT.to_owned()),
+        ..a_full_event(kind)
+    };
+    let events = [
+        about_deleted(AuditEventKind::UserRegistered),
+        about_kept(AuditEventKind::UserRegistered),
+        about_deleted(AuditEventKind::LoginSucceeded),
+        a_bare_event(AuditEventKind::SigningKeyRotated),
+        about_kept(AuditEventKind::LoginFailed),
+        about_deleted(AuditEventKind::Logout),
+    ];
+    for event in &events {
+        log.append(event.clone()).await.expect("the event is appended");
+    }
+
+    users.delete(deleted_user).await.expect("the user is deleted");
+
+    let deleted_users_rows = events.iter().filter(|event| event.user_id == Some(deleted_user)).count();
+    Erasure { deleted_user, kept_user, deleted_users_rows, rows: events.len() }
+}
+
+/// What a test reads of one audit row, to see its personal fields erased or kept.
+#[derive(Debug, Clone, PartialEq)]
+struct PersonalFields {
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// Checks that the deleted user's rows lost their IP and user agent, and that the kept user's
+/// rows still carry theirs.
+fn assert_only_the_deleted_users_rows_were_erased(erasure: &Erasure, rows: &[PersonalFields]) {
+    let (deleted, kept) = (Some(erasure.deleted_user.to_string()), Some(erasure.kept_user.to_string()));
+    let deleted_rows: Vec<&PersonalFields> = rows.iter().filter(|row| row.user_id == deleted).collect();
+    assert_eq!(deleted_rows.len(), erasure.deleted_users_rows, "the deleted user's rows stay: {rows:?}");
+    for row in deleted_rows {
+        assert_eq!((&row.ip, &row.user_agent), (&None, &None), "a deleted user's row kept a personal field");
+    }
+    let kept_rows: Vec<&PersonalFields> = rows.iter().filter(|row| row.user_id == kept).collect();
+    assert_eq!(kept_rows.len(), 2, "{rows:?}");
+    for row in kept_rows {
+        let expected = (Some(KEPT_USERS_IP.to_owned()), Some(KEPT_USERS_USER_AGENT.to_owned()));
+        assert_eq!((row.ip.clone(), row.user_agent.clone()), expected, "another user's row was erased");
     }
 }
 
@@ -74,16 +147,20 @@ contract_tests! {
 }
 
 /// What SQLite's audit log adds to the contract: its rows form a hash chain that no append forks
-/// or rewrites.
+/// or rewrites, and that still verifies once a deleted user's personal fields are erased.
 mod sqlite_only {
     use std::path::Path;
 
+    use auth_adapters::audit_chain::{ChainBreak, ChainSummary};
     use auth_domain::ports::AuditLog;
     use auth_domain::{AuditEventKind, NewAuditEvent};
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Nullable, Text};
 
-    use super::{a_bare_event, a_full_event};
+    use super::{
+        PersonalFields, a_bare_event, a_full_event, assert_only_the_deleted_users_rows_were_erased,
+        two_users_audited_then_the_first_deleted,
+    };
     use crate::backends;
     use crate::support::RACE_ROUNDS;
 
@@ -103,6 +180,8 @@ mod sqlite_only {
         session_id: Option<String>,
         #[diesel(sql_type = Nullable<Text>)]
         ip: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        user_agent: Option<String>,
         #[diesel(sql_type = Text)]
         detail: String,
         #[diesel(sql_type = Text)]
@@ -111,13 +190,16 @@ mod sqlite_only {
         hash: String,
     }
 
+    fn connect(database_path: &Path) -> SqliteConnection {
+        SqliteConnection::establish(&database_path.to_string_lossy()).expect("the test database opens")
+    }
+
     fn rows_in_chain_order(database_path: &Path) -> Vec<AuditEventRow> {
-        let mut connection =
-            SqliteConnection::establish(&database_path.to_string_lossy()).expect("the test database opens");
         diesel::sql_query(
-            "SELECT seq, event, user_id, session_id, ip, detail, prev_hash, hash FROM audit_events ORDER BY seq",
+            "SELECT seq, event, user_id, session_id, ip, user_agent, detail, prev_hash, hash \
+             FROM audit_events ORDER BY seq",
         )
-        .load(&mut connection)
+        .load(&mut connect(database_path))
         .expect("the audit table is readable")
     }
 
@@ -126,6 +208,7 @@ mod sqlite_only {
         assert_eq!(row.user_id, event.user_id.map(|id| id.to_string()));
         assert_eq!(row.session_id, event.session_id.map(|id| id.to_string()));
         assert_eq!(row.ip, event.ip);
+        assert_eq!(row.user_agent, event.user_agent);
         let detail: serde_json::Value = serde_json::from_str(&row.detail).expect("the detail is JSON");
         assert_eq!(detail, event.detail);
     }
@@ -179,17 +262,65 @@ mod sqlite_only {
         hashes.dedup();
         assert_eq!(hashes.len(), rows.len(), "two rows share a hash");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn deleting_a_user_erases_its_rows_ip_and_user_agent_and_the_chain_still_verifies() {
+        let fixture = backends::sqlite().await;
+
+        let erasure = two_users_audited_then_the_first_deleted(&fixture.users, &fixture.audit_log).await;
+
+        let verified = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(verified, Ok(ChainSummary { rows: erasure.rows, erased: erasure.deleted_users_rows }));
+        let rows: Vec<PersonalFields> = rows_in_chain_order(&fixture.database_path)
+            .into_iter()
+            .map(|row| PersonalFields { user_id: row.user_id, ip: row.ip, user_agent: row.user_agent })
+            .collect();
+        assert_only_the_deleted_users_rows_were_erased(&erasure, &rows);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_ip_altered_behind_the_logs_back_breaks_the_chain_at_that_row() {
+        let fixture = backends::sqlite().await;
+        let log: &dyn AuditLog = &fixture.audit_log;
+        for kind in [AuditEventKind::LoginSucceeded, AuditEventKind::TokenRefreshed, AuditEventKind::Logout] {
+            log.append(a_full_event(kind)).await.expect("the event is appended");
+        }
+        let second = rows_in_chain_order(&fixture.database_path)[1].seq;
+        let intact = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(intact, Ok(ChainSummary { rows: 3, erased: 0 }));
+
+        diesel::sql_query("UPDATE audit_events SET ip = '192.0.2.66' WHERE seq = ?")
+            .bind::<BigInt, _>(second)
+            .execute(&mut connect(&fixture.database_path))
+            .expect("the row is altered");
+
+        let verified = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(verified, Err(ChainBreak::PersonalFieldAltered { seq: second, field: "ip" }));
+    }
 }
 
 /// What PostgreSQL's audit log adds to the contract: concurrent appends from many connections
-/// queue on the chain lock instead of forking the chain.
+/// queue on the chain lock instead of forking the chain, and the chain still verifies once a
+/// deleted user's personal fields are erased.
 mod postgres_only {
+    use auth_adapters::audit_chain::{ChainBreak, ChainSummary};
     use auth_domain::AuditEventKind;
     use auth_domain::ports::AuditLog;
 
-    use super::a_full_event;
+    use super::{
+        PersonalFields, a_full_event, assert_only_the_deleted_users_rows_were_erased,
+        two_users_audited_then_the_first_deleted,
+    };
     use crate::backends;
     use crate::support::RACE_ROUNDS;
+
+    /// A plain client on the fixture's schema, so that the test shares no code with the adapter.
+    async fn connect(url: &str) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("the test database answers");
+        tokio::spawn(connection);
+        client
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_appends_never_fork_the_chain() {
@@ -206,10 +337,8 @@ mod postgres_only {
                 outcome.expect("every concurrent append succeeds");
             }
         }
-        let (client, connection) =
-            tokio_postgres::connect(&fixture.url, tokio_postgres::NoTls).await.expect("the test database answers");
-        tokio::spawn(connection);
-        let rows = client
+        let rows = connect(&fixture.url)
+            .await
             .query("SELECT prev_hash, hash FROM audit_events ORDER BY seq", &[])
             .await
             .expect("the audit table is readable");
@@ -219,5 +348,49 @@ mod postgres_only {
         for pair in links.windows(2) {
             assert_eq!(pair[1].0, pair[0].1, "the chain forked");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn deleting_a_user_erases_its_rows_ip_and_user_agent_and_the_chain_still_verifies() {
+        let Some(fixture) = backends::postgres().await else { return };
+
+        let erasure = two_users_audited_then_the_first_deleted(&fixture.users, &fixture.audit_log).await;
+
+        let verified = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(verified, Ok(ChainSummary { rows: erasure.rows, erased: erasure.deleted_users_rows }));
+        let rows: Vec<PersonalFields> = connect(&fixture.url)
+            .await
+            .query("SELECT user_id::text, ip, user_agent FROM audit_events ORDER BY seq", &[])
+            .await
+            .expect("the audit table is readable")
+            .iter()
+            .map(|row| PersonalFields { user_id: row.get(0), ip: row.get(1), user_agent: row.get(2) })
+            .collect();
+        assert_only_the_deleted_users_rows_were_erased(&erasure, &rows);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_ip_altered_behind_the_logs_back_breaks_the_chain_at_that_row() {
+        let Some(fixture) = backends::postgres().await else { return };
+        let log: &dyn AuditLog = &fixture.audit_log;
+        for kind in [AuditEventKind::LoginSucceeded, AuditEventKind::TokenRefreshed, AuditEventKind::Logout] {
+            log.append(a_full_event(kind)).await.expect("the event is appended");
+        }
+        let intact = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(intact, Ok(ChainSummary { rows: 3, erased: 0 }));
+        let client = connect(&fixture.url).await;
+        let second: i64 = client
+            .query_one("SELECT seq FROM audit_events ORDER BY seq OFFSET 1 LIMIT 1", &[])
+            .await
+            .expect("the audit table is readable")
+            .get(0);
+
+        client
+            .execute("UPDATE audit_events SET ip = '192.0.2.66' WHERE seq = $1", &[&second])
+            .await
+            .expect("the row is altered");
+
+        let verified = fixture.audit_log.verify_chain().await.expect("the audit table is readable");
+        assert_eq!(verified, Err(ChainBreak::PersonalFieldAltered { seq: second, field: "ip" }));
     }
 }

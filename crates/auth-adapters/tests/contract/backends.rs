@@ -1,8 +1,14 @@
 //! The backends the contracts run against: one fixture function per backend, each on fresh state.
 //!
-//! Every repository fixture has the fields `users`, `sessions`, `one_time_tokens`, `audit_log` and
-//! `signing_keys`; every store fixture has `revocations` and `rate_limiter`. The port modules reach
-//! them by those names, so a new backend's fixture only has to use them too.
+//! Every repository fixture has the fields `users`, `sessions`, `one_time_tokens`, `audit_log`,
+//! `signing_keys` and `mail_queue`; every store fixture has `revocations` and `rate_limiter`. The
+//! port modules reach them by those names, so a new backend's fixture only has to use them too.
+//!
+//! A repository fixture makes one master key of its own. The repositories that queue mail in the
+//! transaction of their change (users, sessions, one-time tokens) and `mail_queue` seal with the
+//! same sealer from it, so that what a repository queues, `mail_queue` claims back readable. Its
+//! `mail_queue_under_another_key` is a second queue over the same database sealing under another
+//! master key: what it queues, `mail_queue` cannot open (as after a change of master key).
 //!
 //! A backend that needs a server takes its URL from a variable and returns `Option<Fixture>`:
 //! `None`, after [`server_url`] has announced the skip (or panicked, in CI), when it is not set.
@@ -12,15 +18,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auth_adapters::keys::MasterKey;
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::postgres::{
-    PostgresAuditLog, PostgresDatabase, PostgresOneTimeTokenRepository, PostgresSessionRepository,
+    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository, PostgresSessionRepository,
     PostgresSigningKeyStore, PostgresUserRepository,
 };
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
+use auth_adapters::sealed_mail::MailSealer;
 use auth_adapters::sqlite::{
-    SqliteAuditLog, SqliteDatabase, SqliteOneTimeTokenRepository, SqliteSessionRepository, SqliteSigningKeyStore,
-    SqliteUserRepository,
+    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSessionRepository,
+    SqliteSigningKeyStore, SqliteUserRepository,
 };
 use auth_adapters::system::UuidV7Generator;
 use tempfile::TempDir;
@@ -105,6 +113,9 @@ pub struct SqliteFixture {
     pub one_time_tokens: SqliteOneTimeTokenRepository,
     pub audit_log: SqliteAuditLog,
     pub signing_keys: SqliteSigningKeyStore,
+    pub mail_queue: SqliteMailQueue,
+    /// Over the same database, sealing under another master key than every field above.
+    pub mail_queue_under_another_key: SqliteMailQueue,
     /// The database file, for the SQLite-only tests that read the tables directly.
     pub database_path: PathBuf,
     /// Declared last so that it is dropped last: removing the folder deletes the database.
@@ -117,12 +128,15 @@ pub async fn sqlite() -> SqliteFixture {
     let database_path = folder.path().join("contract.sqlite3");
     let database = SqliteDatabase::open(&database_path, SQLITE_POOL_SIZE).expect("the temporary database opens");
     database.migrate().await.expect("the migrations apply to an empty database");
+    let sealer = MailSealer::new(&MasterKey::generate());
     SqliteFixture {
-        users: SqliteUserRepository::new(database.clone()),
-        sessions: SqliteSessionRepository::new(database.clone()),
-        one_time_tokens: SqliteOneTimeTokenRepository::new(database.clone()),
+        users: SqliteUserRepository::new(database.clone(), sealer.clone()),
+        sessions: SqliteSessionRepository::new(database.clone(), sealer.clone()),
+        one_time_tokens: SqliteOneTimeTokenRepository::new(database.clone(), sealer.clone()),
         audit_log: SqliteAuditLog::new(database.clone(), Arc::new(UuidV7Generator)),
-        signing_keys: SqliteSigningKeyStore::new(database),
+        signing_keys: SqliteSigningKeyStore::new(database.clone()),
+        mail_queue: SqliteMailQueue::new(database.clone(), sealer),
+        mail_queue_under_another_key: SqliteMailQueue::new(database, MailSealer::new(&MasterKey::generate())),
         database_path,
         _folder: folder,
     }
@@ -183,6 +197,9 @@ pub struct PostgresFixture {
     pub one_time_tokens: PostgresOneTimeTokenRepository,
     pub audit_log: PostgresAuditLog,
     pub signing_keys: PostgresSigningKeyStore,
+    pub mail_queue: PostgresMailQueue,
+    /// Over the same schema, sealing under another master key than every field above.
+    pub mail_queue_under_another_key: PostgresMailQueue,
     /// A URL whose connections use the fixture's schema, for the PostgreSQL-only tests.
     pub url: String,
 }
@@ -203,12 +220,15 @@ pub async fn postgres() -> Option<PostgresFixture> {
     let database = PostgresDatabase::new(&secrecy::SecretString::from(url.clone()), 8, POSTGRES_TIMEOUT)
         .expect("the pool is built");
     database.migrate().await.expect("the migrations apply to an empty schema");
+    let sealer = MailSealer::new(&MasterKey::generate());
     Some(PostgresFixture {
-        users: PostgresUserRepository::new(database.clone()),
-        sessions: PostgresSessionRepository::new(database.clone()),
-        one_time_tokens: PostgresOneTimeTokenRepository::new(database.clone()),
+        users: PostgresUserRepository::new(database.clone(), sealer.clone()),
+        sessions: PostgresSessionRepository::new(database.clone(), sealer.clone()),
+        one_time_tokens: PostgresOneTimeTokenRepository::new(database.clone(), sealer.clone()),
         audit_log: PostgresAuditLog::new(database.clone(), Arc::new(UuidV7Generator)),
-        signing_keys: PostgresSigningKeyStore::new(database),
+        signing_keys: PostgresSigningKeyStore::new(database.clone()),
+        mail_queue: PostgresMailQueue::new(database.clone(), sealer),
+        mail_queue_under_another_key: PostgresMailQueue::new(database, MailSealer::new(&MasterKey::generate())),
         url,
     })
 }

@@ -63,6 +63,7 @@ mod backends;
 mod support;
 
 mod audit_log;
+mod mail_queue;
 mod one_time_tokens;
 mod rate_limiter;
 mod redis_store;

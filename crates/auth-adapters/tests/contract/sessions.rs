@@ -1,7 +1,8 @@
 //! The contract of `SessionRepository`: sessions, rotation of their refresh tokens, revocation, listing.
 //!
 //! Every contract also takes a `UserRepository`, only to store the users the sessions belong to:
-//! a relational backend's foreign keys refuse a session of an unknown user.
+//! a relational backend's foreign keys refuse a session of an unknown user. The sign-in notice
+//! that `create` may queue with the session is checked in [`outbox`].
 
 use std::collections::HashSet;
 
@@ -28,15 +29,21 @@ fn a_session(user_id: UserId, created_at: OffsetDateTime) -> Session {
     }
 }
 
-/// Stores `session` with a first refresh token issued when it was created; returns that token.
-async fn create(sessions: &dyn SessionRepository, session: &Session) -> RefreshTokenRecord {
-    let first_token = RefreshTokenRecord {
+/// The first refresh token of `session`, issued when it was created.
+fn a_first_token_of(session: &Session) -> RefreshTokenRecord {
+    RefreshTokenRecord {
         hash: random_token_hash(),
         session_id: session.id,
         issued_at: session.created_at,
         rotated_at: None,
-    };
-    sessions.create(session, &first_token).await.expect("a new session is stored");
+    }
+}
+
+/// Stores `session`, without a sign-in notice, with a first refresh token issued when it was
+/// created; returns that token.
+async fn create(sessions: &dyn SessionRepository, session: &Session) -> RefreshTokenRecord {
+    let first_token = a_first_token_of(session);
+    sessions.create(session, &first_token, None).await.expect("a new session is stored");
     first_token
 }
 
@@ -336,4 +343,95 @@ contract_tests! {
         revoking_all_of_a_users_sessions_returns_exactly_the_live_ones_of_that_user,
         the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newest_first,
     ],
+}
+
+/// What `create` queues in the transaction that stores the session: each contract claims the
+/// queue back through the `MailQueue` of the same store.
+mod outbox {
+    use auth_domain::mail::QueuedMail;
+    use auth_domain::ports::{MailQueue, MailQueueStats, SessionRepository, UserRepository};
+    use auth_domain::user::User;
+    use auth_domain::{Mail, Session};
+
+    use super::{a_first_token_of, a_session, found, found_by_token};
+    use crate::support::{
+        a_directly_queued_mail, an_existing_user, claim_every_queued_job, empty_the_queue, first_attempt_of, now,
+        queued,
+    };
+
+    /// The notice of a sign-in to `session` of `user`, from its address and device.
+    fn a_sign_in_notice(user: &User, session: &Session) -> QueuedMail {
+        queued(Mail::NewSignIn {
+            to: user.email.clone(),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            at: session.created_at,
+        })
+    }
+
+    pub async fn creating_a_session_with_a_sign_in_notice_queues_exactly_that_notice(
+        sessions: &dyn SessionRepository,
+        users: &dyn UserRepository,
+        queue: &dyn MailQueue,
+    ) {
+        let user = an_existing_user(users).await;
+        empty_the_queue(queue).await;
+        let session = a_session(user.id, now());
+        let (first_token, notice) = (a_first_token_of(&session), a_sign_in_notice(&user, &session));
+
+        sessions.create(&session, &first_token, Some(notice.clone())).await.expect("a new session is stored");
+
+        assert_eq!(claim_every_queued_job(queue).await, [first_attempt_of(&notice)]);
+        assert_eq!(found_by_token(sessions, &first_token.hash).await, (session, first_token));
+    }
+
+    pub async fn creating_a_session_without_a_notice_queues_nothing(
+        sessions: &dyn SessionRepository,
+        users: &dyn UserRepository,
+        queue: &dyn MailQueue,
+    ) {
+        let user = an_existing_user(users).await;
+        empty_the_queue(queue).await;
+        let session = a_session(user.id, now());
+
+        sessions.create(&session, &a_first_token_of(&session), None).await.expect("a new session is stored");
+
+        assert_eq!(queue.stats().await.expect("the stats are read"), MailQueueStats::default());
+        assert_eq!(claim_every_queued_job(queue).await, []);
+        assert_eq!(found(sessions, session.id).await, session);
+    }
+
+    pub async fn a_session_whose_notice_cannot_be_queued_is_not_stored(
+        sessions: &dyn SessionRepository,
+        users: &dyn UserRepository,
+        queue: &dyn MailQueue,
+    ) {
+        let user = an_existing_user(users).await;
+        empty_the_queue(queue).await;
+        let already_queued = a_directly_queued_mail(queue).await;
+        let session = a_session(user.id, now());
+        let first_token = a_first_token_of(&session);
+        // The queue refuses a second job under an id it holds: the last step of the creation fails.
+        let notice = QueuedMail { id: already_queued.id, ..a_sign_in_notice(&user, &session) };
+
+        let outcome = sessions.create(&session, &first_token, Some(notice)).await;
+
+        assert!(outcome.is_err(), "the creation cannot succeed without queueing its notice: {outcome:?}");
+        assert_eq!(sessions.find(session.id).await.expect("the lookup succeeds"), None, "the session was stored");
+        assert_eq!(sessions.find_by_refresh_token(&first_token.hash).await.expect("the lookup succeeds"), None);
+        assert_eq!(claim_every_queued_job(queue).await, [first_attempt_of(&already_queued)]);
+    }
+
+    contract_tests! {
+        backends: {
+            sqlite => crate::backends::sqlite,
+            postgres => crate::backends::postgres,
+        },
+        ports: |fixture| (&fixture.sessions, &fixture.users, &fixture.mail_queue),
+        tests: [
+            creating_a_session_with_a_sign_in_notice_queues_exactly_that_notice,
+            creating_a_session_without_a_notice_queues_nothing,
+            a_session_whose_notice_cannot_be_queued_is_not_stored,
+        ],
+    }
 }

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::error::InfrastructureError;
 use crate::ids::UserId;
+use crate::mail::QueuedMail;
 use crate::tokens::TokenHash;
 
 /// What a one-time token is for; a token of one purpose never works for another.
@@ -32,10 +33,19 @@ pub struct OneTimeTokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// A one-time token and the mail that carries it, stored together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailedToken {
+    pub record: OneTimeTokenRecord,
+    pub mail: QueuedMail,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OneTimeTokenRepository: Send + Sync {
-    async fn insert(&self, record: OneTimeTokenRecord) -> Result<(), InfrastructureError>;
+    /// In one transaction: voids every token of the same user and purpose, stores this one, and
+    /// queues its mail. Only the newest link works.
+    async fn replace(&self, token: &MailedToken) -> Result<(), InfrastructureError>;
 
     /// Uses the token up. MUST return the user only when a token with this hash and purpose exists
     /// and has not expired at `now`, and MUST make it unusable in the same atomic step, so that two
@@ -46,7 +56,4 @@ pub trait OneTimeTokenRepository: Send + Sync {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> Result<Option<UserId>, InfrastructureError>;
-
-    /// Voids every token of `purpose` held for `user_id`, so that only a newer one works.
-    async fn delete_for_user(&self, user_id: UserId, purpose: TokenPurpose) -> Result<(), InfrastructureError>;
 }

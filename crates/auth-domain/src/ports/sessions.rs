@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::error::InfrastructureError;
 use crate::ids::{SessionId, UserId};
+use crate::mail::QueuedMail;
 use crate::session::{RefreshTokenRecord, RevocationReason, Session};
 use crate::tokens::TokenHash;
 
@@ -30,8 +31,14 @@ pub enum RotationOutcome {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session with its first refresh token, atomically.
-    async fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), InfrastructureError>;
+    /// Stores a new session with its first refresh token and, when there is one, queues the
+    /// sign-in notice, all in one transaction.
+    async fn create(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+        notice: Option<QueuedMail>,
+    ) -> Result<(), InfrastructureError>;
 
     async fn find(&self, id: SessionId) -> Result<Option<Session>, InfrastructureError>;
 

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::UserId;
+use crate::mail::QueuedMail;
 use crate::password::PasswordHash;
+use crate::ports::MailedToken;
 use crate::user::{DisplayName, Role, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +25,13 @@ pub enum UserRepositoryError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
+    /// Stores a new account with its verification token and queues the mail that carries the
+    /// token, all in one transaction: there is never an account whose first link was lost.
+    ///
     /// # Errors
     /// MUST return [`UserRepositoryError::EmailTaken`] when the email is already in use, including
-    /// when a concurrent insert of the same email won the race.
-    async fn insert(&self, user: &User) -> Result<(), UserRepositoryError>;
+    /// when a concurrent insert of the same email won the race; nothing is stored then.
+    async fn insert(&self, user: &User, verification: &MailedToken) -> Result<(), UserRepositoryError>;
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, InfrastructureError>;
 
@@ -45,17 +50,23 @@ pub trait UserRepository: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), UserRepositoryError>;
 
+    /// Stores a new hash and, in the same transaction, queues `notice` (the "password changed"
+    /// mail; none when the hash is only upgraded to new parameters at login).
+    ///
     /// # Errors
-    /// [`UserRepositoryError::NotFound`] when there is no such user.
+    /// [`UserRepositoryError::NotFound`] when there is no such user; nothing is queued then.
     async fn update_password_hash(
         &self,
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
+        notice: Option<QueuedMail>,
     ) -> Result<(), UserRepositoryError>;
 
     /// Deletes the account; its sessions, refresh tokens and one-time tokens go with it. Audit
-    /// rows stay.
+    /// rows stay, pseudonymised in the same transaction: their IP and user-agent fields are
+    /// erased (their digests stay, so the hash chain still verifies), and the user id they keep
+    /// no longer leads to anybody.
     ///
     /// # Errors
     /// [`UserRepositoryError::NotFound`] when there is no such user.

@@ -1,17 +1,20 @@
 //! Use case: log in with email and password, opening a session.
 
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::{AuthService, LimitError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
+use crate::mail::{Mail, QueuedMail};
 use crate::password::Password;
 use crate::ports::{HashError, PasswordCheck, UserRepositoryError};
 use crate::rate_limit::RateLimitExceeded;
 use crate::session::{RefreshTokenRecord, Session};
 use crate::tokens::TokenPair;
+use crate::user::User;
 
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
@@ -109,7 +112,7 @@ impl AuthService {
         let mut user = user;
         if needs_rehash {
             let new_hash = self.ports.hasher.hash(&password).await?;
-            match self.ports.users.update_password_hash(user.id, &new_hash, now).await {
+            match self.ports.users.update_password_hash(user.id, &new_hash, now, None).await {
                 Ok(()) => user.password_hash = new_hash,
                 Err(UserRepositoryError::NotFound) => return Err(LoginError::InvalidCredentials),
                 Err(UserRepositoryError::EmailTaken) => {
@@ -135,9 +138,35 @@ impl AuthService {
         let refresh_token = self.new_refresh_token();
         let record =
             RefreshTokenRecord { hash: refresh_token.hash(), session_id: session.id, issued_at: now, rotated_at: None };
-        self.ports.sessions.create(&session, &record).await?;
+        let notice = self.sign_in_notice(&user, context, now).await?;
+        self.ports.sessions.create(&session, &record, notice).await?;
         self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, json!({})).await?;
         Ok(self.issue_token_pair(user, &session, refresh_token, now)?)
+    }
+
+    /// The "new sign-in" mail, unless it is off or a live session of the user already comes from
+    /// the same address with the same user agent (the owner's own device, signing in again).
+    async fn sign_in_notice(
+        &self,
+        user: &User,
+        context: &RequestContext,
+        now: OffsetDateTime,
+    ) -> Result<Option<QueuedMail>, InfrastructureError> {
+        if !self.policy.notify_new_sign_in {
+            return Ok(None);
+        }
+        let sessions = self.ports.sessions.list_active_for_user(user.id, now).await?;
+        let known_device =
+            sessions.iter().any(|session| session.ip == context.ip && session.user_agent == context.user_agent);
+        if known_device {
+            return Ok(None);
+        }
+        Ok(Some(self.queued(Mail::NewSignIn {
+            to: user.email.clone(),
+            ip: context.ip.clone(),
+            user_agent: context.user_agent.clone(),
+            at: now,
+        })))
     }
 
     /// Whether password attempts for this address must wait: too many recent failures, or a

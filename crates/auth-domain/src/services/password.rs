@@ -9,7 +9,7 @@ use crate::error::InfrastructureError;
 use crate::ids::UserId;
 use crate::mail::Mail;
 use crate::password::{Password, PasswordHash};
-use crate::ports::{HashError, OneTimeTokenRecord, PasswordCheck, TokenPurpose, UserRepositoryError};
+use crate::ports::{HashError, PasswordCheck, TokenPurpose, UserRepositoryError};
 use crate::rate_limit::RateLimitExceeded;
 use crate::session::RevocationReason;
 use crate::tokens::OneTimeToken;
@@ -97,22 +97,9 @@ impl PendingResetMail {
         let Some(email) = self.email else { return Ok(()) };
         let service = self.service;
         let Some(user) = service.ports.users.find_by_email(&email).await? else { return Ok(()) };
-        let now = service.now();
-        let token = OneTimeToken::from_random_bytes(service.ports.random.token_bytes());
-        service.ports.one_time_tokens.delete_for_user(user.id, TokenPurpose::PasswordReset).await?;
-        service
-            .ports
-            .one_time_tokens
-            .insert(OneTimeTokenRecord {
-                hash: token.hash(),
-                user_id: user.id,
-                purpose: TokenPurpose::PasswordReset,
-                created_at: now,
-                expires_at: now + service.policy.reset_password_ttl,
-            })
-            .await?;
-        service.audit(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({})).await?;
-        service.ports.mailer.send(Mail::PasswordReset { to: user.email, token }).await
+        let reset = service.mailed_token(&user, TokenPurpose::PasswordReset, service.now());
+        service.ports.one_time_tokens.replace(&reset).await?;
+        service.audit(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({})).await
     }
 }
 
@@ -168,7 +155,8 @@ impl AuthService {
             return Err(ResetPasswordError::Validation(vec![error]));
         }
         let hash = self.ports.hasher.hash(&new_password).await?;
-        self.store_password_hash(user_id, &hash, now).await.map_err(|error| match error {
+        let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
+        self.store_password_hash(user_id, &hash, now, notice).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
             other => ResetPasswordError::Infrastructure(unexpected(other)),
         })?;
@@ -178,7 +166,6 @@ impl AuthService {
         }
         self.revoke_user_access_tokens(user_id, now).await?;
         self.audit(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
-        self.ports.mailer.send(Mail::PasswordChanged { to: user.email }).await?;
         Ok(())
     }
 
@@ -217,7 +204,8 @@ impl AuthService {
         }
         let hash = self.ports.hasher.hash(&new_password).await?;
         let now = self.now();
-        self.store_password_hash(user.id, &hash, now).await.map_err(|error| match error {
+        let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
+        self.store_password_hash(user.id, &hash, now, notice).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ChangePasswordError::UserGone,
             other => ChangePasswordError::Infrastructure(unexpected(other)),
         })?;
@@ -237,7 +225,6 @@ impl AuthService {
             json!({ "sessions_revoked": revoked.len() }),
         )
         .await?;
-        self.ports.mailer.send(Mail::PasswordChanged { to: user.email }).await?;
         Ok(())
     }
 
@@ -246,8 +233,9 @@ impl AuthService {
         user_id: UserId,
         hash: &PasswordHash,
         now: time::OffsetDateTime,
+        notice: crate::mail::QueuedMail,
     ) -> Result<(), UserRepositoryError> {
-        self.ports.users.update_password_hash(user_id, hash, now).await
+        self.ports.users.update_password_hash(user_id, hash, now, Some(notice)).await
     }
 }
 

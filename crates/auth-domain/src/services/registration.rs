@@ -1,7 +1,6 @@
 //! Use cases: register, verify an email address, resend the verification mail.
 
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::{AuthService, LimitError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
@@ -10,7 +9,7 @@ use crate::error::InfrastructureError;
 use crate::ids::UserId;
 use crate::mail::Mail;
 use crate::password::Password;
-use crate::ports::{HashError, OneTimeTokenRecord, TokenPurpose, UserRepositoryError};
+use crate::ports::{HashError, TokenPurpose, UserRepositoryError};
 use crate::rate_limit::RateLimitExceeded;
 use crate::tokens::OneTimeToken;
 use crate::user::{DisplayName, User};
@@ -117,7 +116,7 @@ impl AuthService {
         // Hash before looking the address up, so both outcomes cost the same time.
         let password_hash = self.ports.hasher.hash(&password).await?;
         if self.ports.users.find_by_email(&email).await?.is_some() {
-            self.ports.mailer.send(Mail::AlreadyRegistered { to: email }).await?;
+            self.ports.mail_queue.enqueue(self.queued(Mail::AlreadyRegistered { to: email })).await?;
             return Ok(());
         }
 
@@ -134,11 +133,12 @@ impl AuthService {
             created_at: now,
             updated_at: now,
         };
-        match self.ports.users.insert(&user).await {
+        let verification = self.mailed_token(&user, TokenPurpose::VerifyEmail, now);
+        match self.ports.users.insert(&user, &verification).await {
             Ok(()) => {}
             // A concurrent registration of the same address won: answer as for a known address.
             Err(UserRepositoryError::EmailTaken) => {
-                self.ports.mailer.send(Mail::AlreadyRegistered { to: email }).await?;
+                self.ports.mail_queue.enqueue(self.queued(Mail::AlreadyRegistered { to: email })).await?;
                 return Ok(());
             }
             Err(UserRepositoryError::NotFound) => {
@@ -147,7 +147,6 @@ impl AuthService {
             Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
         }
         self.audit(AuditEventKind::UserRegistered, Some(user.id), None, context, json!({})).await?;
-        self.send_verification(&user, now).await?;
         Ok(())
     }
 
@@ -196,23 +195,6 @@ impl AuthService {
         self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
         Ok(PendingResend { service: self.clone(), email: Some(email) })
     }
-
-    /// Voids the user's earlier verification tokens, stores a new one and mails it.
-    async fn send_verification(&self, user: &User, now: OffsetDateTime) -> Result<(), InfrastructureError> {
-        let token = OneTimeToken::from_random_bytes(self.ports.random.token_bytes());
-        self.ports.one_time_tokens.delete_for_user(user.id, TokenPurpose::VerifyEmail).await?;
-        self.ports
-            .one_time_tokens
-            .insert(OneTimeTokenRecord {
-                hash: token.hash(),
-                user_id: user.id,
-                purpose: TokenPurpose::VerifyEmail,
-                created_at: now,
-                expires_at: now + self.policy.verify_email_ttl,
-            })
-            .await?;
-        self.ports.mailer.send(Mail::VerifyEmail { to: user.email.clone(), token }).await
-    }
 }
 
 /// The account-dependent half of a resend, run after the caller has its answer.
@@ -235,7 +217,9 @@ impl PendingResend {
         if user.email_verified {
             return Ok(());
         }
-        self.service.send_verification(&user, self.service.now()).await
+        let service = &self.service;
+        let verification = service.mailed_token(&user, TokenPurpose::VerifyEmail, service.now());
+        service.ports.one_time_tokens.replace(&verification).await
     }
 }
 

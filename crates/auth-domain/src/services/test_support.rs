@@ -1,7 +1,7 @@
 //! Builders for the use-case tests: mocks of every port, a fixed clock, sample users.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -11,10 +11,11 @@ use uuid::Uuid;
 use super::{AuthPolicy, AuthPorts, AuthService, Principal, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{MailJobId, SessionId, UserId};
+use crate::mail::{Mail, QueuedMail};
 use crate::password::PasswordHash;
 use crate::ports::{
-    MockAccessTokenCodec, MockAuditLog, MockBreachedPasswords, MockClock, MockIdGenerator, MockMailer,
+    MockAccessTokenCodec, MockAuditLog, MockBreachedPasswords, MockClock, MockIdGenerator, MockMailQueue,
     MockOneTimeTokenRepository, MockPasswordHasher, MockRandomSource, MockRateLimiter, MockRevocationStore,
     MockSessionRepository, MockUserRepository, NoBreachedPasswords,
 };
@@ -32,6 +33,8 @@ pub(super) const ISSUER: &str = "https://auth.example.test";
 pub(super) const STRONG_PASSWORD: &str = "violet-otter-sings-at-dawn";
 /// The client IP of [`request_context`].
 pub(super) const CLIENT_IP: &str = "203.0.113.7";
+/// The user agent of [`request_context`].
+pub(super) const CLIENT_USER_AGENT: &str = "unit-test/1.0";
 /// What the codec mock answers when asked to sign.
 pub(super) const SIGNED_ACCESS_TOKEN: &str = "header.claims.signature";
 
@@ -43,7 +46,7 @@ pub(super) struct PortMocks {
     pub(super) audit: MockAuditLog,
     pub(super) revocations: MockRevocationStore,
     pub(super) rate_limiter: MockRateLimiter,
-    pub(super) mailer: MockMailer,
+    pub(super) mail_queue: MockMailQueue,
     pub(super) hasher: MockPasswordHasher,
     /// `None`: no breached-password list, as when none is configured.
     pub(super) breached_passwords: Option<MockBreachedPasswords>,
@@ -71,7 +74,7 @@ impl PortMocks {
             audit: MockAuditLog::new(),
             revocations: MockRevocationStore::new(),
             rate_limiter: MockRateLimiter::new(),
-            mailer: MockMailer::new(),
+            mail_queue: MockMailQueue::new(),
             hasher: MockPasswordHasher::new(),
             breached_passwords: None,
             tokens: MockAccessTokenCodec::new(),
@@ -101,8 +104,32 @@ impl PortMocks {
         self.tokens.expect_sign().returning(|_| Ok(AccessToken::new(SIGNED_ACCESS_TOKEN.to_owned())));
     }
 
+    /// Expects no mail to be queued, neither on its own nor with a replaced one-time token. Mails
+    /// queued with other changes show in the arguments of those calls, which tests check there.
+    pub(super) fn expect_no_mail_queued(&mut self) {
+        self.mail_queue.expect_enqueue().never();
+        self.one_time_tokens.expect_replace().never();
+    }
+
+    /// Expects the login of `user` to look up their live sessions, once, at [`NOW`], and finds
+    /// `live`; a login that opens a session compares them with its device before queueing the
+    /// "new sign-in" notice.
+    pub(super) fn expect_live_sessions(&mut self, user: &User, live: Vec<Session>) {
+        let user_id = user.id;
+        self.sessions
+            .expect_list_active_for_user()
+            .withf(move |id, now| *id == user_id && *now == NOW)
+            .times(1)
+            .returning(move |_, _| Ok(live.clone()));
+    }
+
     /// The service over these mocks, with the default policy.
     pub(super) fn into_service(self) -> AuthService {
+        self.into_service_with_policy(|_| {})
+    }
+
+    /// The service over these mocks, with the default policy as changed by `adjust`.
+    pub(super) fn into_service_with_policy(self, adjust: impl FnOnce(&mut AuthPolicy)) -> AuthService {
         let ports = AuthPorts {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
@@ -110,7 +137,7 @@ impl PortMocks {
             audit: Arc::new(self.audit),
             revocations: Arc::new(self.revocations),
             rate_limiter: Arc::new(self.rate_limiter),
-            mailer: Arc::new(self.mailer),
+            mail_queue: Arc::new(self.mail_queue),
             hasher: Arc::new(self.hasher),
             breached_passwords: match self.breached_passwords {
                 Some(mock) => Arc::new(mock),
@@ -121,13 +148,47 @@ impl PortMocks {
             ids: Arc::new(self.ids),
             random: Arc::new(self.random),
         };
-        AuthService::new(ports, AuthPolicy::with_defaults(ISSUER, refresh_secret()))
+        let mut policy = AuthPolicy::with_defaults(ISSUER, refresh_secret());
+        adjust(&mut policy);
+        AuthService::new(ports, policy)
+    }
+}
+
+/// A value a mock was called with, kept for the test to assert on after the call: a mismatch
+/// then shows both values, where a failed `withf` only says that no expectation matched.
+#[derive(Debug)]
+pub(super) struct Captured<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> Clone for Captured<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Clone> Captured<T> {
+    pub(super) fn new() -> Self {
+        Self(Arc::new(Mutex::new(None)))
+    }
+
+    /// Keeps `value`, replacing any kept before.
+    pub(super) fn keep(&self, value: T) {
+        *self.0.lock().expect("no test thread panicked") = Some(value);
+    }
+
+    /// The value kept last; panics when the mock was never called.
+    pub(super) fn value(&self) -> T {
+        self.0.lock().expect("no test thread panicked").clone().expect("the mock was called")
     }
 }
 
 /// The `n`th identifier (from 0) the id generator of [`PortMocks::new`] hands out.
 pub(super) fn generated_id(n: u64) -> Uuid {
     Uuid::from_u128(0x1000 + u128::from(n))
+}
+
+/// `mail` as a use case queues it when it is the `n`th call (from 0) to the id generator.
+pub(super) fn queued_mail(n: u64, mail: Mail) -> QueuedMail {
+    QueuedMail { id: MailJobId::from_uuid(generated_id(n)), mail, queued_at: NOW }
 }
 
 /// The server secret of the policy the service is built with.
@@ -151,7 +212,7 @@ pub(super) fn refusal() -> RateLimitExceeded {
 
 /// The caller's address and agent.
 pub(super) fn request_context() -> RequestContext {
-    RequestContext { ip: Some(CLIENT_IP.to_owned()), user_agent: Some("unit-test/1.0".to_owned()) }
+    RequestContext { ip: Some(CLIENT_IP.to_owned()), user_agent: Some(CLIENT_USER_AGENT.to_owned()) }
 }
 
 /// A verified, enabled account of `ada@example.com` with the role `reader`.
@@ -170,7 +231,8 @@ pub(super) fn verified_user() -> User {
     }
 }
 
-/// A live session of `user`, opened yesterday and refreshed an hour ago.
+/// A live session of `user`, opened yesterday and refreshed an hour ago, from the device of
+/// [`request_context`].
 pub(super) fn session_of(user: &User) -> Session {
     Session {
         id: SessionId::from_uuid(Uuid::from_u128(0x5E)),
@@ -181,7 +243,7 @@ pub(super) fn session_of(user: &User) -> Session {
         idle_expires_at: NOW + time::Duration::days(6) + time::Duration::hours(23),
         revoked_at: None,
         ip: Some(CLIENT_IP.to_owned()),
-        user_agent: Some("unit-test/1.0".to_owned()),
+        user_agent: Some(CLIENT_USER_AGENT.to_owned()),
     }
 }
 

@@ -10,6 +10,14 @@ pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
     let (open, in_use) = dependencies.database.pool_usage();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
+    // Read at scrape time, so that every replica reports the shared queue as it is now.
+    if let Ok(stats) = dependencies.mail_queue.stats().await {
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("mail_queue_jobs", "status" => "pending").set(stats.pending as f64);
+            metrics::gauge!("mail_queue_jobs", "status" => "failed").set(stats.failed as f64);
+        }
+    }
     let handle = crate::telemetry::metrics();
     handle.run_upkeep();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())

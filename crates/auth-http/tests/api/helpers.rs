@@ -17,6 +17,8 @@ pub struct TestApp {
     pub client: Client,
     pub outbox: PathBuf,
     pub data: TempDir,
+    /// What the application was started with, to reach its database from the test.
+    pub settings: Settings,
 }
 
 /// Starts the application with test settings; `overrides` are extra AUTH_* variables.
@@ -27,7 +29,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 /// Starts the application with test settings and a migration policy, or says why it would not.
 pub async fn try_spawn_app(overrides: &[(&str, &str)], migrations: MigrationPolicy) -> anyhow::Result<TestApp> {
     let data = tempfile::tempdir().expect("a temporary folder");
-    let outbox = data.path().join("outbox");
+    // A shared deployment's replicas share one outbox, as they would share one mail server.
+    let outbox = overrides
+        .iter()
+        .find(|(key, _)| *key == "AUTH_MAIL_OUTBOX")
+        .map_or_else(|| data.path().join("outbox"), |(_, folder)| PathBuf::from(folder));
     let master_key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
     let mut variables: Vec<(String, String)> = vec![
         ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
@@ -36,15 +42,17 @@ pub async fn try_spawn_app(overrides: &[(&str, &str)], migrations: MigrationPoli
         ("AUTH_MASTER_KEY".into(), master_key),
         ("AUTH_PUBLIC_URL".into(), "http://auth.test".into()),
         ("AUTH_HASH_CONCURRENCY".into(), "4".into()),
+        // Mail is delivered by a background worker; a short poll keeps the tests quick.
+        ("AUTH_MAIL_POLL_INTERVAL".into(), "20ms".into()),
     ];
     variables.extend(overrides.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
     let source = SettingsSource::from_variables(variables).expect("test settings source");
     let settings = Settings::load(&source).expect("valid test settings");
-    let application = Application::build(settings, migrations).await?;
+    let application = Application::build(settings.clone(), migrations).await?;
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
-    Ok(TestApp { address, client, outbox, data })
+    Ok(TestApp { address, client, outbox, data, settings })
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -112,26 +120,45 @@ impl TestApp {
         paths.iter().map(|path| std::fs::read_to_string(path).expect("a readable mail")).collect()
     }
 
-    /// The token of the newest verification link mailed to `email`.
-    pub fn verification_token(&self, email: &str) -> String {
+    /// The application's mail queue, read straight from its database.
+    pub fn mail_queue(&self) -> std::sync::Arc<dyn auth_domain::ports::MailQueue> {
+        let database = auth_http::startup::Database::open(&self.settings).expect("the database opens");
+        database.mail_queue(&self.settings).expect("the mail queue")
+    }
+
+    /// The newest mail in the outbox that satisfies `predicate`, waiting up to 10 s for the
+    /// delivery worker to write it.
+    pub async fn wait_for_mail(&self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(mail) = self.mails().into_iter().rev().find(|mail| predicate(mail)) {
+                return mail;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what} arrived in the outbox within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The token of the newest verification link mailed to `email`, once it arrives.
+    pub async fn verification_token(&self, email: &str) -> String {
+        let to = format!("To: {email}");
         let mail = self
-            .mails()
-            .into_iter()
-            .rev()
-            .find(|mail| mail.contains(&format!("To: {email}")) && mail.contains("/verify-email?token="))
-            .expect("a verification mail");
-        let start = mail.find("/verify-email?token=").expect("a link") + "/verify-email?token=".len();
-        mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+            .wait_for_mail("verification mail", |mail| mail.contains(&to) && mail.contains("/verify-email?token="))
+            .await;
+        link_token(&mail, "/verify-email?token=")
     }
 
     /// Registers, verifies and logs in a user.
     pub async fn signed_in_user(&self, email: &str) -> Tokens {
         assert_eq!(self.register(email, PASSWORD).await.status(), StatusCode::ACCEPTED);
-        let token = self.verification_token(email);
+        let token = self.verification_token(email).await;
         let verified = self.post_json("/v1/auth/verify-email", &json!({ "token": token })).await;
         assert_eq!(verified.status(), StatusCode::OK);
         let login = self.login(email, PASSWORD).await;
         assert_eq!(login.status(), StatusCode::OK);
+        // The first sign-in is mailed to the owner; waiting for it keeps later mail counts exact.
+        let to = format!("To: {email}");
+        self.wait_for_mail("sign-in notice", |mail| mail.contains(&to) && mail.contains("Subject: New sign-in")).await;
         Tokens::from_body(login.json().await.expect("a token pair"))
     }
 }
@@ -147,4 +174,10 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert_eq!(body["status"], status.as_u16());
     assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "the body carries the X-Request-Id");
     body
+}
+
+/// The token of the first link in `mail` that starts with `path_and_query` (e.g. `/verify-email?token=`).
+pub fn link_token(mail: &str, path_and_query: &str) -> String {
+    let start = mail.find(path_and_query).expect("a link") + path_and_query.len();
+    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }

@@ -17,4 +17,5 @@ mod refresh;
 mod replicas;
 mod secrets;
 mod sessions;
+mod smtp;
 mod walkthrough;

@@ -123,7 +123,7 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
         .await;
     assert_problem(app.refresh(&phone.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
     assert_eq!(app.login("ada@example.com", NEW_PASSWORD).await.status(), StatusCode::OK);
-    assert!(app.mails().iter().any(|mail| mail.contains("Subject: Your password was changed")));
+    app.wait_for_mail("password-changed notice", |mail| mail.contains("Subject: Your password was changed")).await;
 }
 
 #[tokio::test]

@@ -62,15 +62,23 @@ async fn post(client: &Client, url: String, body: &Value) -> reqwest::Response {
     client.post(url).json(body).send().await.expect("sent")
 }
 
-fn verification_token(outbox: &Path) -> String {
-    let mail = std::fs::read_dir(outbox)
-        .expect("the outbox exists")
-        .filter_map(Result::ok)
-        .map(|entry| std::fs::read_to_string(entry.path()).expect("a readable mail"))
-        .find(|mail| mail.contains("/verify-email?token="))
-        .expect("a verification mail");
-    let start = mail.find("token=").expect("a token") + "token=".len();
-    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+/// The token of the verification mail, once a replica's delivery worker has written it.
+async fn verification_token(outbox: &Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mail = std::fs::read_dir(outbox)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().extension().is_some_and(|extension| extension == "eml"))
+            .map(|entry| std::fs::read_to_string(entry.path()).expect("a readable mail"))
+            .find(|mail| mail.contains("/verify-email?token="));
+        if let Some(mail) = mail {
+            return crate::helpers::link_token(&mail, "/verify-email?token=");
+        }
+        assert!(std::time::Instant::now() < deadline, "no verification mail within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -107,7 +115,8 @@ async fn three_processes_share_sessions_revocations_and_rate_limits() {
             .await;
     assert_eq!(registered.status(), StatusCode::ACCEPTED);
     let verified =
-        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox) })).await;
+        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox).await }))
+            .await;
     assert_eq!(verified.status(), StatusCode::OK);
 
     // Log in on A, refresh on B, log out on C: the token is refused on A and B at once.

@@ -9,8 +9,10 @@ use serde_json::Value;
 use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with};
 use crate::infra::{fresh_postgres_schema, fresh_redis_prefix, server_url};
 
-/// The settings of one shared deployment: a fresh schema and a fresh Redis prefix.
-async fn shared_deployment(extra: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+/// The settings of one shared deployment: a fresh schema, a fresh Redis prefix, and one mail
+/// outbox (any replica's worker may deliver any replica's mail), in a folder kept as long as the
+/// returned guard.
+async fn shared_deployment(extra: &[(&str, &str)]) -> Option<(Vec<(String, String)>, tempfile::TempDir)> {
     let postgres = server_url("PostgreSQL production-mode tests", "AUTH_TEST_DATABASE_URL")?;
     let redis = server_url("Redis production-mode tests", "AUTH_TEST_REDIS_URL")?;
     let mut settings = vec![
@@ -18,8 +20,10 @@ async fn shared_deployment(extra: &[(&str, &str)]) -> Option<Vec<(String, String
         ("AUTH_REDIS_URL".to_owned(), redis),
         ("AUTH_REDIS_PREFIX".to_owned(), fresh_redis_prefix()),
     ];
+    let mail = tempfile::tempdir().expect("a temporary folder");
+    settings.push(("AUTH_MAIL_OUTBOX".to_owned(), mail.path().join("outbox").display().to_string()));
     settings.extend(extra.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
-    Some(settings)
+    Some((settings, mail))
 }
 
 async fn replica(settings: &[(String, String)]) -> TestApp {
@@ -29,7 +33,7 @@ async fn replica(settings: &[(String, String)]) -> TestApp {
 
 #[tokio::test]
 async fn a_logout_on_one_replica_is_refused_at_once_on_another() {
-    let Some(settings) = shared_deployment(&[]).await else { return };
+    let Some((settings, _mail)) = shared_deployment(&[]).await else { return };
     let first = replica(&settings).await;
     let second = replica(&settings).await;
     let tokens = first.signed_in_user("ada@example.com").await;
@@ -48,7 +52,7 @@ async fn a_logout_on_one_replica_is_refused_at_once_on_another() {
 
 #[tokio::test]
 async fn a_refresh_retried_on_another_replica_gets_the_same_successor_and_reuse_is_caught_anywhere() {
-    let Some(settings) = shared_deployment(&[("AUTH_REFRESH_GRACE", "2s")]).await else { return };
+    let Some((settings, _mail)) = shared_deployment(&[("AUTH_REFRESH_GRACE", "2s")]).await else { return };
     let first = replica(&settings).await;
     let second = replica(&settings).await;
     let tokens = first.signed_in_user("ada@example.com").await;
@@ -68,7 +72,7 @@ async fn a_refresh_retried_on_another_replica_gets_the_same_successor_and_reuse_
 
 #[tokio::test]
 async fn rate_limits_count_across_replicas() {
-    let Some(settings) = shared_deployment(&[("AUTH_RATE_LOGIN_EMAIL", "3/15m")]).await else { return };
+    let Some((settings, _mail)) = shared_deployment(&[("AUTH_RATE_LOGIN_EMAIL", "3/15m")]).await else { return };
     let first = replica(&settings).await;
     let second = replica(&settings).await;
     first.signed_in_user("ada@example.com").await;
@@ -81,7 +85,7 @@ async fn rate_limits_count_across_replicas() {
 
 #[tokio::test]
 async fn replicas_starting_together_on_an_empty_database_agree_on_one_signing_key() {
-    let Some(settings) = shared_deployment(&[]).await else { return };
+    let Some((settings, _mail)) = shared_deployment(&[]).await else { return };
     let (first, second, third) = tokio::join!(replica(&settings), replica(&settings), replica(&settings));
     let mut kids = Vec::new();
     for app in [&first, &second, &third] {

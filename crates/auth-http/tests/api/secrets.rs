@@ -128,7 +128,7 @@ async fn no_secret_reaches_the_logs_or_the_database_and_every_step_is_audited() 
     request_ids.push(request_id(&registered));
     assert_eq!(registered.status(), StatusCode::ACCEPTED);
 
-    let verification_token = app.verification_token(email);
+    let verification_token = app.verification_token(email).await;
     let verified = app.post_json("/v1/auth/verify-email", &json!({ "token": verification_token })).await;
     request_ids.push(request_id(&verified));
     assert_eq!(verified.status(), StatusCode::OK);

@@ -2,12 +2,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use uuid::Uuid;
+
 use super::*;
 use crate::password::PasswordHash;
 use crate::rate_limit::RateDecision;
 use crate::services::test_support::{
-    CLIENT_IP, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed, refusal, refused, request_context,
-    verified_user,
+    CLIENT_IP, CLIENT_USER_AGENT, Captured, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed,
+    queued_mail, refusal, refused, request_context, session_of, verified_user,
 };
 use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
 use crate::user::User;
@@ -76,6 +78,47 @@ fn expect_no_session(mocks: &mut PortMocks) {
     mocks.tokens.expect_sign().never();
 }
 
+/// Lets a correct password for Ada's verified account through and keeps the sign-in notice the
+/// session is created with.
+fn expect_successful_login(mocks: &mut PortMocks) -> Captured<Option<QueuedMail>> {
+    mocks.allow_every_rate_limit();
+    expect_user_found(mocks, verified_user());
+    expect_password_checked(mocks, PasswordCheck::Match { needs_rehash: false });
+    let notice = Captured::new();
+    let notice_by_mock = notice.clone();
+    mocks.sessions.expect_create().times(1).returning(move |_, _, notice| {
+        notice_by_mock.keep(notice);
+        Ok(())
+    });
+    mocks.accept_signing();
+    mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
+    notice
+}
+
+/// A live session of Ada's opened from `ip` with `user_agent`.
+fn live_session_from(ip: &str, user_agent: &str) -> Session {
+    Session {
+        id: SessionId::from_uuid(Uuid::from_u128(0x5E01)),
+        ip: Some(ip.to_owned()),
+        user_agent: Some(user_agent.to_owned()),
+        ..session_of(&verified_user())
+    }
+}
+
+/// The "new sign-in" notice a login with [`request_context`] queues for Ada; the session took
+/// the first generated id, the mail the second.
+fn new_sign_in_notice() -> QueuedMail {
+    queued_mail(
+        1,
+        Mail::NewSignIn {
+            to: verified_user().email,
+            ip: Some(CLIENT_IP.to_owned()),
+            user_agent: Some(CLIENT_USER_AGENT.to_owned()),
+            at: NOW,
+        },
+    )
+}
+
 #[tokio::test]
 async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
     let mut mocks = PortMocks::new();
@@ -88,6 +131,8 @@ async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
     expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     mocks.hasher.expect_hash().never();
     mocks.users.expect_update_password_hash().never();
+    // Ada signs in again from the device of a live session: no notice, which other tests cover.
+    mocks.expect_live_sessions(&verified_user(), vec![session_of(&verified_user())]);
     let created = Arc::new(Mutex::new(None::<Session>));
     let created_by_mock = Arc::clone(&created);
     let first_refresh_token = RefreshToken::from_random_bytes(RANDOM_BYTES);
@@ -95,14 +140,14 @@ async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
     mocks
         .sessions
         .expect_create()
-        .withf(move |session, record| {
+        .withf(move |session, record, _| {
             record.session_id == session.id
                 && record.hash == first_hash
                 && record.issued_at == NOW
                 && record.rotated_at.is_none()
         })
         .times(1)
-        .returning(move |session, _| {
+        .returning(move |session, _, _| {
             *created_by_mock.lock().expect("no test thread panicked") = Some(session.clone());
             Ok(())
         });
@@ -320,13 +365,16 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_on_login() {
         .times(1)
         .returning(move |_| Ok(rehashed.clone()));
     let expected_hash = new_hash.clone();
+    // Upgrading the hash is no password change: no notice goes with it.
     mocks
         .users
         .expect_update_password_hash()
-        .withf(move |id, hash, at| *id == user_id && *hash == expected_hash && *at == NOW)
+        .withf(move |id, hash, at, notice| *id == user_id && *hash == expected_hash && *at == NOW && notice.is_none())
         .times(1)
-        .returning(|_, _, _| Ok(()));
-    mocks.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
+    mocks.expect_live_sessions(&verified_user(), vec![session_of(&verified_user())]);
+    mocks.sessions.expect_create().times(1).returning(|_, _, _| Ok(()));
+    mocks.mail_queue.expect_enqueue().never();
     mocks.accept_signing();
     mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
 
@@ -400,4 +448,96 @@ async fn an_address_in_back_off_is_throttled_without_checking_the_password() {
 
     let LoginError::RateLimited(exceeded) = error else { panic!("got {error:?}") };
     assert_eq!(exceeded.retry_after, std::time::Duration::from_secs(3));
+}
+
+// The "new sign-in" notice
+
+#[tokio::test]
+async fn a_login_from_a_new_device_queues_a_new_sign_in_notice_with_the_request_ip_and_user_agent() {
+    let first_login = Vec::new();
+    let other_device = vec![live_session_from("198.51.100.23", "other-browser/2.0")];
+    for live in [first_login, other_device] {
+        let mut mocks = PortMocks::new();
+        let notice = expect_successful_login(&mut mocks);
+        mocks.expect_live_sessions(&verified_user(), live);
+        // The notice goes with the session, in its transaction, not to the queue apart.
+        mocks.expect_no_mail_queued();
+
+        mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+        assert_eq!(notice.value(), Some(new_sign_in_notice()));
+    }
+}
+
+#[tokio::test]
+async fn a_login_from_the_ip_and_user_agent_of_a_live_session_queues_no_notice() {
+    let mut mocks = PortMocks::new();
+    let notice = expect_successful_login(&mut mocks);
+    let known_device = live_session_from(CLIENT_IP, CLIENT_USER_AGENT);
+    mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", "other/2.0"), known_device]);
+    mocks.expect_no_mail_queued();
+
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+    assert_eq!(notice.value(), None);
+}
+
+#[tokio::test]
+async fn a_login_from_the_ip_of_a_live_session_with_another_user_agent_queues_a_notice() {
+    let mut mocks = PortMocks::new();
+    let notice = expect_successful_login(&mut mocks);
+    mocks.expect_live_sessions(&verified_user(), vec![live_session_from(CLIENT_IP, "other-browser/2.0")]);
+    mocks.expect_no_mail_queued();
+
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+    assert_eq!(notice.value(), Some(new_sign_in_notice()));
+}
+
+#[tokio::test]
+async fn a_login_with_the_user_agent_of_a_live_session_from_another_ip_queues_a_notice() {
+    let mut mocks = PortMocks::new();
+    let notice = expect_successful_login(&mut mocks);
+    mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", CLIENT_USER_AGENT)]);
+    mocks.expect_no_mail_queued();
+
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+
+    assert_eq!(notice.value(), Some(new_sign_in_notice()));
+}
+
+#[tokio::test]
+async fn with_new_sign_in_notices_off_a_login_queues_none_and_does_not_list_the_sessions() {
+    let mut mocks = PortMocks::new();
+    let notice = expect_successful_login(&mut mocks);
+    mocks.sessions.expect_list_active_for_user().never();
+    mocks.expect_no_mail_queued();
+
+    mocks
+        .into_service_with_policy(|policy| policy.notify_new_sign_in = false)
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect("the login succeeds");
+
+    assert_eq!(notice.value(), None);
+}
+
+#[tokio::test]
+async fn a_failure_to_list_the_live_sessions_fails_the_login_before_any_session_is_opened() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    expect_user_found(&mut mocks, verified_user());
+    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
+    mocks
+        .sessions
+        .expect_list_active_for_user()
+        .times(1)
+        .returning(|_, _| Err(InfrastructureError::unavailable("the database is down")));
+    expect_no_session(&mut mocks);
+    mocks.audit.expect_append().never();
+    mocks.expect_no_mail_queued();
+
+    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("failed");
+
+    assert!(matches!(error, LoginError::Infrastructure(InfrastructureError::Unavailable(_))), "got {error:?}");
 }

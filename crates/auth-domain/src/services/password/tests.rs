@@ -6,10 +6,11 @@ use uuid::Uuid;
 
 use super::*;
 use crate::ids::SessionId;
-use crate::ports::MockBreachedPasswords;
+use crate::mail::QueuedMail;
+use crate::ports::{MailedToken, MockBreachedPasswords, OneTimeTokenRecord};
 use crate::services::test_support::{
-    CLIENT_IP, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, refusal, refused, request_context,
-    session_of, verified_user,
+    CLIENT_IP, Captured, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, queued_mail, refusal,
+    refused, request_context, session_of, verified_user,
 };
 use crate::session::Session;
 use crate::user::User;
@@ -48,8 +49,21 @@ fn expect_one_allowed_hit(mocks: &mut PortMocks, key: &'static str) {
         .returning(|_, limit| Ok(allowed(limit)));
 }
 
-fn is_password_changed_mail_to_ada(mail: &Mail) -> bool {
-    matches!(mail, Mail::PasswordChanged { to } if to.as_str() == "ada@example.com")
+/// Whether the notice stored with a new password hash is the "password changed" mail to Ada.
+fn is_password_changed_notice_to_ada(notice: Option<&QueuedMail>) -> bool {
+    let Some(QueuedMail { mail: Mail::PasswordChanged { to }, .. }) = notice else { return false };
+    to.as_str() == "ada@example.com"
+}
+
+/// Lets the new hash be stored, keeping the notice it is stored with.
+fn capture_notice_stored_with_the_hash(mocks: &mut PortMocks) -> Captured<Option<QueuedMail>> {
+    let notice = Captured::new();
+    let notice_by_mock = notice.clone();
+    mocks.users.expect_update_password_hash().times(1).returning(move |_, _, _, notice| {
+        notice_by_mock.keep(notice);
+        Ok(())
+    });
+    notice
 }
 
 /// Nothing about the account may change: no hash, no stored password, no revocation, no mail.
@@ -77,7 +91,7 @@ fn expect_nothing_changed(mocks: &mut PortMocks) {
     mocks.revocations.expect_revoke_session().never();
     mocks.revocations.expect_revoke_user_tokens().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 }
 
 fn expect_token_consumed(mocks: &mut PortMocks, token: &OneTimeToken, owner: Option<UserId>) {
@@ -119,10 +133,8 @@ async fn a_reset_request_is_answered_before_any_account_is_looked_up() {
     // Any account-dependent work before the answer would make its timing tell known addresses.
     mocks.users.expect_find_by_email().never();
     mocks.users.expect_find_by_id().never();
-    mocks.one_time_tokens.expect_delete_for_user().never();
-    mocks.one_time_tokens.expect_insert().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let pending = mocks.into_service().forgot_password(" Ada@Example.COM ", &request_context()).await;
 
@@ -135,7 +147,7 @@ async fn reset_requests_beyond_the_ip_limit_are_rate_limited_before_the_address_
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, _| Ok(refused()));
     mocks.rate_limiter.expect_hit().withf(|key, _| key == MAIL_KEY).never();
     mocks.users.expect_find_by_email().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -152,7 +164,7 @@ async fn reset_requests_mailing_one_address_too_often_are_rate_limited() {
     expect_one_allowed_hit(&mut mocks, IP_KEY);
     mocks.rate_limiter.expect_hit().withf(|key, _| key == MAIL_KEY).times(1).returning(|_, _| Ok(refused()));
     mocks.users.expect_find_by_email().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -168,10 +180,8 @@ async fn a_reset_request_for_a_malformed_address_answers_ok_and_delivers_nothing
     let mut mocks = PortMocks::new();
     expect_one_allowed_hit(&mut mocks, IP_KEY);
     mocks.users.expect_find_by_email().never();
-    mocks.one_time_tokens.expect_delete_for_user().never();
-    mocks.one_time_tokens.expect_insert().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let pending = mocks
         .into_service()
@@ -182,14 +192,11 @@ async fn a_reset_request_for_a_malformed_address_answers_ok_and_delivers_nothing
 }
 
 #[tokio::test]
-async fn delivering_to_a_known_address_voids_older_links_before_storing_and_mailing_a_new_one() {
+async fn delivering_to_a_known_address_replaces_older_links_with_a_new_one_and_queues_its_mail_in_one_step() {
     let mut mocks = PortMocks::new();
     let user = verified_user();
     let user_id = user.id;
     let new_token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
-    let new_hash = new_token.hash();
-    let mailed_token = new_token.expose().to_owned();
-    let mut order = Sequence::new();
     expect_one_allowed_hit(&mut mocks, IP_KEY);
     expect_one_allowed_hit(&mut mocks, MAIL_KEY);
     mocks
@@ -198,30 +205,15 @@ async fn delivering_to_a_known_address_voids_older_links_before_storing_and_mail
         .withf(|email| email.as_str() == "ada@example.com")
         .times(1)
         .returning(move |_| Ok(Some(user.clone())));
-    // Deleting after inserting would void the link just mailed.
-    mocks
-        .one_time_tokens
-        .expect_delete_for_user()
-        .withf(move |id, purpose| *id == user_id && *purpose == TokenPurpose::PasswordReset)
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _| Ok(()));
-    mocks
-        .one_time_tokens
-        .expect_insert()
-        .withf(move |record| {
-            *record
-                == OneTimeTokenRecord {
-                    hash: new_hash.clone(),
-                    user_id,
-                    purpose: TokenPurpose::PasswordReset,
-                    created_at: NOW,
-                    expires_at: NOW + time::Duration::minutes(30),
-                }
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_| Ok(()));
+    // Voiding older links, storing the new one and queueing its mail is one call, one
+    // transaction: no window in which the mailed link is void or the stored one unmailed.
+    let replaced = Captured::<MailedToken>::new();
+    let replaced_by_mock = replaced.clone();
+    mocks.one_time_tokens.expect_replace().times(1).returning(move |reset| {
+        replaced_by_mock.keep(reset.clone());
+        Ok(())
+    });
+    mocks.mail_queue.expect_enqueue().never();
     mocks
         .audit
         .expect_append()
@@ -233,24 +225,33 @@ async fn delivering_to_a_known_address_voids_older_links_before_storing_and_mail
         })
         .times(1)
         .returning(|_| Ok(()));
-    mocks
-        .mailer
-        .expect_send()
-        .withf(move |mail| {
-            matches!(mail, Mail::PasswordReset { to, token }
-                if to.as_str() == "ada@example.com" && token.expose() == mailed_token)
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_| Ok(()));
 
     let pending =
         mocks.into_service().forgot_password(" Ada@Example.COM ", &request_context()).await.expect("accepted");
-    pending.deliver().await.expect("the mail is delivered");
+    pending.deliver().await.expect("the mail is queued");
+
+    let reset = replaced.value();
+    assert_eq!(
+        reset.record,
+        OneTimeTokenRecord {
+            hash: new_token.hash(),
+            user_id,
+            purpose: TokenPurpose::PasswordReset,
+            created_at: NOW,
+            expires_at: NOW + time::Duration::minutes(30),
+        }
+    );
+    let Mail::PasswordReset { to, token } = &reset.mail.mail else {
+        panic!("expected a reset mail, got {:?}", reset.mail.mail)
+    };
+    assert_eq!(to.as_str(), "ada@example.com");
+    assert_eq!(token.hash(), reset.record.hash, "the mailed token must be the stored one");
+    assert_eq!(token.expose(), new_token.expose());
+    assert_eq!(reset.mail, queued_mail(0, Mail::PasswordReset { to: verified_user().email, token: new_token }));
 }
 
 #[tokio::test]
-async fn delivering_to_an_unknown_address_mails_nothing() {
+async fn delivering_to_an_unknown_address_stores_and_queues_nothing() {
     let mut mocks = PortMocks::new();
     // The limits count either way, or their refusals would tell which addresses have accounts.
     expect_one_allowed_hit(&mut mocks, IP_KEY);
@@ -261,10 +262,8 @@ async fn delivering_to_an_unknown_address_mails_nothing() {
         .withf(|email| email.as_str() == "ada@example.com")
         .times(1)
         .returning(|_| Ok(None));
-    mocks.one_time_tokens.expect_delete_for_user().never();
-    mocks.one_time_tokens.expect_insert().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let pending = mocks.into_service().forgot_password("ada@example.com", &request_context()).await.expect("accepted");
     pending.deliver().await.expect("nothing to deliver is no failure");
@@ -389,7 +388,7 @@ async fn a_breached_new_password_is_a_field_error_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn a_successful_reset_stores_the_new_hash_then_revokes_every_session_and_mails_the_owner() {
+async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_revokes_every_session() {
     let mut mocks = PortMocks::new();
     let token = presented_token();
     let user = verified_user();
@@ -409,10 +408,15 @@ async fn a_successful_reset_stores_the_new_hash_then_revokes_every_session_and_m
     mocks
         .users
         .expect_update_password_hash()
-        .withf(move |id, hash, at| *id == user_id && *hash == PasswordHash::new(NEW_HASH) && *at == NOW)
+        .withf(move |id, hash, at, notice| {
+            *id == user_id
+                && *hash == PasswordHash::new(NEW_HASH)
+                && *at == NOW
+                && is_password_changed_notice_to_ada(notice.as_ref())
+        })
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -449,13 +453,62 @@ async fn a_successful_reset_stores_the_new_hash_then_revokes_every_session_and_m
         })
         .times(1)
         .returning(|_| Ok(()));
-    mocks.mailer.expect_send().withf(is_password_changed_mail_to_ada).times(1).returning(|_| Ok(()));
+    // The notice went with the hash; nothing more is mailed.
+    mocks.expect_no_mail_queued();
 
     mocks
         .into_service()
         .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
         .await
         .expect("a live token and a strong password reset the password");
+}
+
+#[tokio::test]
+async fn a_reset_queues_a_password_changed_notice_to_the_owner_with_the_new_hash() {
+    let mut mocks = PortMocks::new();
+    let token = presented_token();
+    let user = verified_user();
+    expect_token_consumed(&mut mocks, &token, Some(user.id));
+    expect_user_found(&mut mocks, user);
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
+    let notice = capture_notice_stored_with_the_hash(&mut mocks);
+    mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
+    mocks.revocations.expect_revoke_user_tokens().times(1).returning(|_, _, _| Ok(()));
+    mocks.expect_audit(AuditEventKind::PasswordReset, 1);
+    mocks.expect_no_mail_queued();
+
+    mocks
+        .into_service()
+        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
+        .await
+        .expect("the password is reset");
+
+    assert_eq!(notice.value(), Some(queued_mail(0, Mail::PasswordChanged { to: verified_user().email })));
+}
+
+#[tokio::test]
+async fn a_reset_of_an_account_deleted_meanwhile_is_invalid_and_queues_nothing_else() {
+    let mut mocks = PortMocks::new();
+    let token = presented_token();
+    let user = verified_user();
+    expect_token_consumed(&mut mocks, &token, Some(user.id));
+    expect_user_found(&mut mocks, user);
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
+    // The repository queues the notice only with the hash it stores; here it stored neither.
+    mocks.users.expect_update_password_hash().times(1).returning(|_, _, _, _| Err(UserRepositoryError::NotFound));
+    mocks.sessions.expect_revoke_all_for_user().never();
+    mocks.revocations.expect_revoke_session().never();
+    mocks.revocations.expect_revoke_user_tokens().never();
+    mocks.audit.expect_append().never();
+    mocks.expect_no_mail_queued();
+
+    let error = mocks
+        .into_service()
+        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
+        .await
+        .expect_err("the account is gone");
+
+    assert!(matches!(error, ResetPasswordError::InvalidToken), "got {error:?}");
 }
 
 #[tokio::test]
@@ -492,7 +545,7 @@ async fn an_overloaded_hasher_makes_a_reset_answer_overloaded_without_storing_an
     mocks.sessions.expect_revoke_all_for_user().never();
     mocks.revocations.expect_revoke_user_tokens().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -555,7 +608,7 @@ async fn a_weak_new_password_is_refused_after_the_current_one_and_changes_nothin
 }
 
 #[tokio::test]
-async fn a_changed_password_revokes_every_other_session_and_keeps_the_callers() {
+async fn a_changed_password_is_stored_with_a_notice_to_the_owner_and_revokes_every_other_session_but_the_callers() {
     let mut mocks = PortMocks::new();
     let user = verified_user();
     let user_id = user.id;
@@ -578,10 +631,15 @@ async fn a_changed_password_revokes_every_other_session_and_keeps_the_callers() 
     mocks
         .users
         .expect_update_password_hash()
-        .withf(move |id, hash, at| *id == user_id && *hash == PasswordHash::new(NEW_HASH) && *at == NOW)
+        .withf(move |id, hash, at, notice| {
+            *id == user_id
+                && *hash == PasswordHash::new(NEW_HASH)
+                && *at == NOW
+                && is_password_changed_notice_to_ada(notice.as_ref())
+        })
         .times(1)
         .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     mocks
         .sessions
         .expect_revoke_all_for_user_except()
@@ -614,13 +672,38 @@ async fn a_changed_password_revokes_every_other_session_and_keeps_the_callers() 
         })
         .times(1)
         .returning(|_| Ok(()));
-    mocks.mailer.expect_send().withf(is_password_changed_mail_to_ada).times(1).returning(|_| Ok(()));
+    // The notice went with the hash; nothing more is mailed.
+    mocks.expect_no_mail_queued();
 
     mocks
         .into_service()
         .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
         .await
         .expect("the password is changed");
+}
+
+#[tokio::test]
+async fn a_password_change_queues_a_password_changed_notice_to_the_owner_with_the_new_hash() {
+    let mut mocks = PortMocks::new();
+    let user = verified_user();
+    let principal = principal_in(&session_of(&user));
+    expect_user_found(&mut mocks, user);
+    expect_not_throttled(&mut mocks);
+    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
+    expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
+    let notice = capture_notice_stored_with_the_hash(&mut mocks);
+    mocks.sessions.expect_revoke_all_for_user_except().times(1).returning(|_, _, _, _| Ok(Vec::new()));
+    mocks.expect_audit(AuditEventKind::PasswordChanged, 1);
+    mocks.expect_no_mail_queued();
+
+    mocks
+        .into_service()
+        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
+        .await
+        .expect("the password is changed");
+
+    assert_eq!(notice.value(), Some(queued_mail(0, Mail::PasswordChanged { to: verified_user().email })));
 }
 
 #[tokio::test]
@@ -641,7 +724,7 @@ async fn changing_the_password_of_a_deleted_account_is_user_gone() {
 }
 
 #[tokio::test]
-async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_session_is_touched() {
+async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_session_is_touched_nor_mail_queued() {
     let mut mocks = PortMocks::new();
     let user = verified_user();
     let principal = principal_in(&session_of(&user));
@@ -650,11 +733,11 @@ async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_sessi
     mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
     expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    mocks.users.expect_update_password_hash().times(1).returning(|_, _, _| Err(UserRepositoryError::NotFound));
+    mocks.users.expect_update_password_hash().times(1).returning(|_, _, _, _| Err(UserRepositoryError::NotFound));
     mocks.sessions.expect_revoke_all_for_user_except().never();
     mocks.revocations.expect_revoke_session().never();
     mocks.audit.expect_append().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()

@@ -1,12 +1,12 @@
 //! Unit tests of the registration use cases, with every port mocked.
 
-use mockall::Sequence;
-
 use super::*;
+use crate::mail::QueuedMail;
 use crate::password::PasswordHash;
+use crate::ports::{MailedToken, OneTimeTokenRecord};
 use crate::services::test_support::{
-    CLIENT_IP, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, generated_id, refusal, refused, request_context,
-    verified_user,
+    CLIENT_IP, Captured, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, generated_id, queued_mail, refusal,
+    refused, request_context, verified_user,
 };
 use crate::user::DisplayName;
 
@@ -32,15 +32,43 @@ fn expect_one_allowed_hit(mocks: &mut PortMocks, key: &'static str) {
         .returning(|_, limit| Ok(allowed(limit)));
 }
 
-fn is_already_registered_mail_to_ada(mail: &Mail) -> bool {
-    matches!(mail, Mail::AlreadyRegistered { to } if to.as_str() == "ada@example.com")
+fn is_already_registered_mail_to_ada(queued: &QueuedMail) -> bool {
+    matches!(&queued.mail, Mail::AlreadyRegistered { to } if to.as_str() == "ada@example.com")
+        && queued.queued_at == NOW
+}
+
+/// A verification link for `user`, as a use case stores and mails it when its mail is the `n`th
+/// call to the id generator: the token made of [`RANDOM_BYTES`], alive for 24 hours.
+fn expected_verification(user: &User, n: u64) -> MailedToken {
+    let token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
+    MailedToken {
+        record: OneTimeTokenRecord {
+            hash: token.hash(),
+            user_id: user.id,
+            purpose: TokenPurpose::VerifyEmail,
+            created_at: NOW,
+            expires_at: NOW + time::Duration::hours(24),
+        },
+        mail: queued_mail(n, Mail::VerifyEmail { to: user.email.clone(), token }),
+    }
+}
+
+/// Checks what a stored verification link is worth: the mail is addressed to `email` and
+/// carries the very token whose hash is stored, as a verification link.
+fn assert_mail_carries_the_stored_token(verification: &MailedToken, email: &str) {
+    let Mail::VerifyEmail { to, token } = &verification.mail.mail else {
+        panic!("expected a verification mail, got {:?}", verification.mail.mail)
+    };
+    assert_eq!(to.as_str(), email);
+    assert_eq!(token.hash(), verification.record.hash, "the mailed token must be the stored one");
+    assert_eq!(token.expose(), OneTimeToken::from_random_bytes(RANDOM_BYTES).expose());
+    assert_eq!(verification.record.purpose, TokenPurpose::VerifyEmail);
 }
 
 #[tokio::test]
-async fn a_valid_registration_stores_an_unverified_user_and_mails_a_verification_link() {
+async fn a_valid_registration_stores_an_unverified_user_with_a_verification_link_and_its_mail_together() {
     let mut mocks = PortMocks::new();
     let new_user_id = UserId::from_uuid(generated_id(0));
-    let verification_token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
     expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
     expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
     mocks
@@ -55,10 +83,12 @@ async fn a_valid_registration_stores_an_unverified_user_and_mails_a_verification
         .withf(|email| email.as_str() == "ada@example.com")
         .times(1)
         .returning(|_| Ok(None));
+    let inserted = Captured::<(User, MailedToken)>::new();
+    let inserted_by_mock = inserted.clone();
     mocks
         .users
         .expect_insert()
-        .withf(move |user| {
+        .withf(move |user, _| {
             user.id == new_user_id
                 && user.email.as_str() == "ada@example.com"
                 && !user.email_verified
@@ -69,36 +99,12 @@ async fn a_valid_registration_stores_an_unverified_user_and_mails_a_verification
                 && user.created_at == NOW
         })
         .times(1)
-        .returning(|_| Ok(()));
-    mocks
-        .one_time_tokens
-        .expect_delete_for_user()
-        .withf(move |user_id, purpose| *user_id == new_user_id && *purpose == TokenPurpose::VerifyEmail)
-        .times(1)
-        .returning(|_, _| Ok(()));
-    let stored_hash = verification_token.hash();
-    mocks
-        .one_time_tokens
-        .expect_insert()
-        .withf(move |record| {
-            record.hash == stored_hash
-                && record.user_id == new_user_id
-                && record.purpose == TokenPurpose::VerifyEmail
-                && record.created_at == NOW
-                && record.expires_at == NOW + time::Duration::hours(24)
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    let mailed_token = verification_token.expose().to_owned();
-    mocks
-        .mailer
-        .expect_send()
-        .withf(move |mail| {
-            matches!(mail, Mail::VerifyEmail { to, token }
-                if to.as_str() == "ada@example.com" && token.expose() == mailed_token)
-        })
-        .times(1)
-        .returning(|_| Ok(()));
+        .returning(move |user, verification| {
+            inserted_by_mock.keep((user.clone(), verification.clone()));
+            Ok(())
+        });
+    // The link and its mail go with the account, in its transaction: nothing is queued apart.
+    mocks.expect_no_mail_queued();
     mocks
         .audit
         .expect_append()
@@ -115,6 +121,12 @@ async fn a_valid_registration_stores_an_unverified_user_and_mails_a_verification
         .register(registration("  Ada@Example.COM ", STRONG_PASSWORD, Some(" Ada Lovelace ")), &request_context())
         .await
         .expect("a valid registration succeeds");
+
+    let (user, verification) = inserted.value();
+    assert_mail_carries_the_stored_token(&verification, "ada@example.com");
+    assert_eq!(verification.record.expires_at, NOW + time::Duration::hours(24));
+    // The account took the first generated id, the mail the second.
+    assert_eq!(verification, expected_verification(&user, 1));
 }
 
 #[tokio::test]
@@ -124,7 +136,7 @@ async fn an_invalid_email_and_a_short_password_are_listed_together_and_nothing_i
     mocks.hasher.expect_hash().never();
     mocks.users.expect_find_by_email().never();
     mocks.users.expect_insert().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -164,7 +176,7 @@ async fn a_password_from_the_breached_list_is_a_field_error_and_nothing_is_store
     mocks.breached_passwords = Some(breached);
     mocks.hasher.expect_hash().never();
     mocks.users.expect_insert().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -185,9 +197,13 @@ async fn a_known_email_gets_an_already_registered_mail_and_the_same_answer_after
     mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$argon2id$discarded")));
     mocks.users.expect_find_by_email().times(1).returning(|_| Ok(Some(verified_user())));
     mocks.users.expect_insert().never();
-    mocks.one_time_tokens.expect_delete_for_user().never();
-    mocks.one_time_tokens.expect_insert().never();
-    mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
+    mocks.one_time_tokens.expect_replace().never();
+    mocks
+        .mail_queue
+        .expect_enqueue()
+        .withf(|queued| *queued == queued_mail(0, Mail::AlreadyRegistered { to: verified_user().email }))
+        .times(1)
+        .returning(|_| Ok(()));
     mocks.audit.expect_append().never();
 
     let result =
@@ -202,10 +218,10 @@ async fn a_registration_that_loses_the_race_for_its_email_answers_as_for_a_known
     mocks.allow_every_rate_limit();
     mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$argon2id$fresh")));
     mocks.users.expect_find_by_email().times(1).returning(|_| Ok(None));
-    mocks.users.expect_insert().times(1).returning(|_| Err(UserRepositoryError::EmailTaken));
-    mocks.one_time_tokens.expect_delete_for_user().never();
-    mocks.one_time_tokens.expect_insert().never();
-    mocks.mailer.expect_send().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
+    // The repository stored nothing, the verification link and its mail included.
+    mocks.users.expect_insert().times(1).returning(|_, _| Err(UserRepositoryError::EmailTaken));
+    mocks.one_time_tokens.expect_replace().never();
+    mocks.mail_queue.expect_enqueue().withf(is_already_registered_mail_to_ada).times(1).returning(|_| Ok(()));
     mocks.audit.expect_append().never();
 
     let result =
@@ -225,7 +241,7 @@ async fn registrations_beyond_the_ip_limit_are_rate_limited_before_any_hashing()
         .returning(|_, _| Ok(refused()));
     mocks.hasher.expect_hash().never();
     mocks.users.expect_insert().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -247,7 +263,7 @@ async fn registrations_mailing_one_address_too_often_are_rate_limited_before_any
         .times(1)
         .returning(|_, _| Ok(refused()));
     mocks.hasher.expect_hash().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -265,7 +281,7 @@ async fn an_overloaded_hasher_makes_registration_answer_overloaded_without_stori
     mocks.hasher.expect_hash().times(1).returning(|_| Err(HashError::Overloaded));
     mocks.users.expect_find_by_email().never();
     mocks.users.expect_insert().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let error = mocks
         .into_service()
@@ -359,14 +375,10 @@ async fn a_verification_token_of_a_deleted_account_is_invalid() {
 }
 
 #[tokio::test]
-async fn resending_to_an_unverified_account_voids_the_old_link_before_mailing_a_new_one() {
+async fn resending_to_an_unverified_account_replaces_its_link_with_a_new_one_and_queues_it_in_one_step() {
     let mut mocks = PortMocks::new();
     let user = unverified_user();
-    let user_id = user.id;
-    let new_token = OneTimeToken::from_random_bytes(RANDOM_BYTES);
-    let new_hash = new_token.hash();
-    let mailed_token = new_token.expose().to_owned();
-    let mut order = Sequence::new();
+    let expected = expected_verification(&user, 0);
     expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
     expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
     mocks
@@ -375,34 +387,23 @@ async fn resending_to_an_unverified_account_voids_the_old_link_before_mailing_a_
         .withf(|email| email.as_str() == "ada@example.com")
         .times(1)
         .returning(move |_| Ok(Some(user.clone())));
-    // Deleting after inserting would void the link just mailed.
-    mocks
-        .one_time_tokens
-        .expect_delete_for_user()
-        .withf(move |id, purpose| *id == user_id && *purpose == TokenPurpose::VerifyEmail)
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _| Ok(()));
-    mocks
-        .one_time_tokens
-        .expect_insert()
-        .withf(move |record| {
-            record.hash == new_hash && record.user_id == user_id && record.purpose == TokenPurpose::VerifyEmail
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_| Ok(()));
-    mocks
-        .mailer
-        .expect_send()
-        .withf(move |mail| matches!(mail, Mail::VerifyEmail { token, .. } if token.expose() == mailed_token))
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_| Ok(()));
+    // Voiding the old link, storing the new one and queueing its mail is one call, one
+    // transaction: no window in which the mailed link is void or the stored one unmailed.
+    let replaced = Captured::<MailedToken>::new();
+    let replaced_by_mock = replaced.clone();
+    mocks.one_time_tokens.expect_replace().times(1).returning(move |verification| {
+        replaced_by_mock.keep(verification.clone());
+        Ok(())
+    });
+    mocks.mail_queue.expect_enqueue().never();
 
     let pending =
         mocks.into_service().resend_verification(" Ada@Example.com", &request_context()).await.expect("accepted");
     pending.deliver().await.expect("delivered");
+
+    let verification = replaced.value();
+    assert_mail_carries_the_stored_token(&verification, "ada@example.com");
+    assert_eq!(verification, expected);
 }
 
 #[tokio::test]
@@ -412,8 +413,7 @@ async fn the_answer_to_a_resend_is_decided_before_the_account_is_looked_up() {
     expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
     // Any account-dependent work before the answer would make its timing tell known addresses.
     mocks.users.expect_find_by_email().never();
-    mocks.one_time_tokens.expect_insert().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let pending = mocks.into_service().resend_verification("ada@example.com", &request_context()).await;
 
@@ -428,9 +428,7 @@ async fn resending_to_a_verified_or_unknown_address_answers_ok_and_mails_nothing
         expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
         expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
         mocks.users.expect_find_by_email().times(1).returning(move |_| Ok(stored.clone()));
-        mocks.one_time_tokens.expect_delete_for_user().never();
-        mocks.one_time_tokens.expect_insert().never();
-        mocks.mailer.expect_send().never();
+        mocks.expect_no_mail_queued();
 
         let pending =
             mocks.into_service().resend_verification("ada@example.com", &request_context()).await.expect("accepted");
@@ -443,7 +441,7 @@ async fn resending_to_a_malformed_address_answers_ok_and_mails_nothing() {
     let mut mocks = PortMocks::new();
     expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
     mocks.users.expect_find_by_email().never();
-    mocks.mailer.expect_send().never();
+    mocks.expect_no_mail_queued();
 
     let pending = mocks
         .into_service()
