@@ -82,7 +82,7 @@ impl Argon2Hasher {
     }
 
     /// Runs one Argon2 computation on the blocking pool, once a slot is free.
-    async fn compute<T, F>(&self, work: F) -> Result<T, HashError>
+    async fn compute<T, F>(&self, operation: &'static str, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Argon2<'_>) -> T + Send + 'static,
@@ -91,7 +91,8 @@ impl Argon2Hasher {
         let _running = self.running.clone().acquire_owned().await.map_err(InfrastructureError::unexpected)?;
         let parameters = self.parameters;
         let pepper = self.pepper.clone();
-        let span = tracing::Span::current();
+        // A child of the request's span, entered on the blocking thread that does the work.
+        let span = tracing::info_span!("password", otel.name = operation, password.operation = operation);
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let argon2 = build_argon2(parameters, pepper.as_deref()).map_err(InfrastructureError::unexpected)?;
@@ -126,7 +127,7 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.clone();
         let phc = self
-            .compute(move |argon2| {
+            .compute("password.hash", move |argon2| {
                 let salt = SaltString::generate(&mut OsRng);
                 argon2.hash_password(password.expose().as_bytes(), &salt).map(|hash| hash.to_string())
             })
@@ -143,7 +144,7 @@ impl PasswordHasher for Argon2Hasher {
         };
         let password = password.clone();
         let matched = self
-            .compute(move |argon2| {
+            .compute("password.verify", move |argon2| {
                 let parsed = PhcHash::new(&stored)?;
                 match argon2.verify_password(password.expose().as_bytes(), &parsed) {
                     Ok(()) => Ok(true),

@@ -33,6 +33,7 @@ impl OutboxMailer {
 
 #[async_trait]
 impl Mailer for OutboxMailer {
+    #[tracing::instrument(name = "mail.send", skip_all, fields(mail.job = %job.id, mail.template = job.mail.template_name(), mail.transport = "outbox"))]
     async fn send(&self, job: &MailJob) -> Result<(), DeliveryError> {
         let rendered = render(&job.mail, &self.public_url);
         let message =

@@ -25,6 +25,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
 
 pub use audit_log::PostgresAuditLog;
 pub use mail_queue::PostgresMailQueue;
@@ -84,10 +85,14 @@ impl PostgresDatabase {
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<T, DieselError>> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let task = tokio::spawn(async move {
-            let mut connection = pool.get().await.map_err(InfrastructureError::unavailable)?;
-            work(&mut connection).await.map_err(database_error)
-        });
+        let span = tracing::info_span!("postgresql", otel.kind = "client", db.system = "postgresql");
+        let task = tokio::spawn(
+            async move {
+                let mut connection = pool.get().await.map_err(InfrastructureError::unavailable)?;
+                work(&mut connection).await.map_err(database_error)
+            }
+            .instrument(span),
+        );
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join_error)) => Err(InfrastructureError::unexpected(join_error)),

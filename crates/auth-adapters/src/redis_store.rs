@@ -20,6 +20,7 @@ use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId, UserI
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 /// A configuration that cannot work, found before any connection is attempted.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +190,8 @@ impl RedisStore {
         Reply: Future<Output = RedisResult<T>>,
     {
         let (generation, connection) = self.connection()?;
-        match tokio::time::timeout(self.inner.timeout, command(connection)).await {
+        let span = tracing::info_span!("redis", otel.name = operation, otel.kind = "client", db.system = "redis");
+        match tokio::time::timeout(self.inner.timeout, command(connection)).instrument(span).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(source)) => {
                 let error = self.command_failure(operation, source);

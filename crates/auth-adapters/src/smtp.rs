@@ -77,6 +77,7 @@ fn describe_setup_error(error: &lettre::transport::smtp::Error) -> String {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
+    #[tracing::instrument(name = "mail.send", skip_all, fields(mail.job = %job.id, mail.template = job.mail.template_name(), mail.transport = "smtp"))]
     async fn send(&self, job: &MailJob) -> Result<(), DeliveryError> {
         let rendered = render(&job.mail, &self.public_url);
         let message =

@@ -141,7 +141,9 @@ impl SqliteDatabase {
         F: FnOnce(&mut SqliteConnection) -> Result<T, InfrastructureError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let span = tracing::info_span!("sqlite", otel.kind = "client", db.system = "sqlite");
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut connection: PooledConnection<_> = pool.get().map_err(InfrastructureError::unavailable)?;
             work(&mut connection)
         })

@@ -46,6 +46,9 @@ impl FromRequest for Authenticated {
             let token = token?.ok_or_else(ApiError::missing_token)?;
             let service = service.ok_or_else(ApiError::internal)?;
             let principal = service.authenticate(&token).await?;
+            // The request's span (request_id.rs) names its caller; a user id is not personal data
+            // of the kind the logs keep out (no email, no IP).
+            tracing::Span::current().record("user.id", tracing::field::display(principal.user_id));
             Ok(Self(principal))
         })
     }

@@ -18,11 +18,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tracer_provider = match telemetry::tracer_provider_from_env() {
+        Ok(provider) => provider,
+        Err(error) => {
+            eprintln!("auth-http: invalid configuration: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     telemetry::install(telemetry::subscriber(
         settings.log_format.unwrap_or_else(telemetry::default_format),
         std::io::stderr,
+        tracer_provider.as_ref(),
     ));
-    match run(cli.command.unwrap_or(Command::Serve { migrate: false }), settings).await {
+    let outcome = run(cli.command.unwrap_or(Command::Serve { migrate: false }), settings).await;
+    if let Some(provider) = tracer_provider {
+        // Sends the spans still batched; the exporter's own timeout bounds the wait.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "auth-http failed");

@@ -9,6 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::ApiError;
 
@@ -75,10 +77,31 @@ pub async fn middleware(
     let hsts = request.app_data::<actix_web::web::Data<ResponseHeaders>>().and_then(|headers| headers.hsts.clone());
     let method = request.method().clone();
     let path = request.path().to_owned();
+    // One span per request, the child of the caller's `traceparent` when it sends one; the port
+    // calls made while serving it (database, Redis, hashing) are its children.
+    // The route pattern, known before the handler runs: the span is named after it (never after
+    // a path with ids in it).
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request.id = %request_id,
+        user.id = tracing::field::Empty,
+    );
+    let _ = span.set_parent(crate::telemetry::remote_context(request.headers()));
 
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.call(request)).await?;
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.call(request)).instrument(span.clone()).await?;
 
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    span.record("http.response.status_code", i64::from(response.status().as_u16()));
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    let _entered = span.enter();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID_HEADER, value);

@@ -18,4 +18,5 @@ mod replicas;
 mod secrets;
 mod sessions;
 mod smtp;
+mod traces;
 mod walkthrough;

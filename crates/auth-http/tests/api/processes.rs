@@ -13,9 +13,9 @@ use crate::helpers::{PASSWORD, Tokens, assert_problem};
 use crate::infra::{fresh_postgres_schema, fresh_redis_prefix, server_url};
 
 /// A running `auth-http serve`, killed when dropped.
-struct Replica {
+pub struct Replica {
     child: Child,
-    address: String,
+    pub address: String,
 }
 
 impl Drop for Replica {
@@ -25,7 +25,7 @@ impl Drop for Replica {
     }
 }
 
-fn auth_http(environment: &[(String, String)]) -> Command {
+pub fn auth_http(environment: &[(String, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-http"));
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTH_")) {
         command.env_remove(key);
@@ -35,7 +35,7 @@ fn auth_http(environment: &[(String, String)]) -> Command {
 }
 
 /// Starts `auth-http serve` and waits for the line that says which port it listens on.
-fn start_replica(environment: &[(String, String)]) -> Replica {
+pub fn start_replica(environment: &[(String, String)]) -> Replica {
     let mut child = auth_http(environment).stderr(Stdio::piped()).spawn().expect("the binary starts");
     let stderr = child.stderr.take().expect("stderr");
     let (sender, receiver) = std::sync::mpsc::channel();
