@@ -336,6 +336,9 @@ fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 /// else every `interval`. Failures are logged and retried; the queue loses nothing.
 fn spawn_mail_delivery(delivery: MailDelivery, interval: Duration) {
     tokio::spawn(async move {
+        // While the database is unreachable, wait longer between tries (up to 30 s), and say so
+        // once per outage rather than at every poll.
+        let mut failures: u32 = 0;
         loop {
             match delivery.deliver_due().await {
                 Ok(report) => {
@@ -347,13 +350,23 @@ fn spawn_mail_delivery(delivery: MailDelivery, interval: Duration) {
                                 .increment(u64::from(count));
                         }
                     }
+                    if failures > 0 {
+                        tracing::info!("the mail queue answers again");
+                        failures = 0;
+                    }
                     if report.claimed() >= delivery.policy().batch {
                         continue;
                     }
                 }
-                Err(error) => tracing::warn!(error = %error, "cannot read the mail queue; retrying"),
+                Err(error) => {
+                    if failures == 0 {
+                        tracing::warn!(error = %error, "cannot reach the mail queue; mail waits until it answers");
+                    }
+                    failures = failures.saturating_add(1);
+                }
             }
-            tokio::time::sleep(interval).await;
+            let pause = interval.saturating_mul(1 << failures.min(10)).min(Duration::from_secs(30).max(interval));
+            tokio::time::sleep(pause).await;
         }
     });
 }

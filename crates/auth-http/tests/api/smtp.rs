@@ -117,10 +117,23 @@ const WITHIN: Duration = Duration::from_secs(10);
 async fn every_flow_completes_through_the_links_of_mails_delivered_over_smtp() {
     let smtp = SmtpServer::start();
     let url = smtp.url();
-    let app = spawn_app_with(&smtp_settings(&url, &[])).await;
+    // Four mails to one address within the hour: more than the per-address limit allows.
+    let app = spawn_app_with(&smtp_settings(&url, &[("AUTH_RATE_EMAIL_SEND", "off")])).await;
 
     assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let first = smtp.wait_for("ada@example.com", "/verify-email?token=", WITHIN).await;
+    let first_token = link_token(&first, "/verify-email?token=");
+    let resent = app.post_json("/v1/auth/verify-email/resend", &json!({ "email": "ada@example.com" })).await;
+    assert_eq!(resent.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + WITHIN;
+    while smtp.received().len() < 2 {
+        assert!(Instant::now() < deadline, "the resent link did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mail = smtp.wait_for("ada@example.com", "/verify-email?token=", WITHIN).await;
+    assert_ne!(link_token(&mail, "/verify-email?token="), first_token, "the resend carries a new link");
+    let voided = app.post_json("/v1/auth/verify-email", &json!({ "token": first_token })).await;
+    assert_problem(voided, StatusCode::BAD_REQUEST, "invalid_token").await;
     assert!(mail.contains("From: no-reply@auth.test"));
     assert!(mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"));
     assert!(mail.contains("Message-ID: <") && mail.contains("@auth.test>"));
@@ -146,7 +159,28 @@ async fn every_flow_completes_through_the_links_of_mails_delivered_over_smtp() {
         app.post_json("/v1/auth/password/reset", &json!({ "token": token, "new_password": new_password })).await;
     assert_problem(again, StatusCode::BAD_REQUEST, "invalid_token").await;
     smtp.wait_for("ada@example.com", "Subject: Your password was changed", WITHIN).await;
-    assert_eq!(app.login("ada@example.com", new_password).await.status(), StatusCode::OK);
+    let login = app.login("ada@example.com", new_password).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let tokens = crate::helpers::Tokens::from_body(login.json().await.expect("JSON"));
+
+    let notices_before =
+        smtp.received().iter().filter(|mail| mail.message.contains("Your password was changed")).count();
+    let changed = app
+        .client
+        .post(app.url("/v1/users/me/password"))
+        .bearer_auth(&tokens.access)
+        .json(&json!({ "current_password": new_password, "new_password": "quiet-lantern-over-the-bay" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + WITHIN;
+    while smtp.received().iter().filter(|mail| mail.message.contains("Your password was changed")).count()
+        == notices_before
+    {
+        assert!(Instant::now() < deadline, "no notice of the change arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
     smtp.wait_for("ada@example.com", "Subject: You already have an account", WITHIN).await;
