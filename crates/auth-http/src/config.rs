@@ -85,6 +85,8 @@ impl IpNetwork {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// When set, `/metrics` is served here only, and not beside the API.
+    pub metrics_listen: Option<SocketAddr>,
     pub database: DatabaseSettings,
     pub database_pool_size: u32,
     /// The longest a request waits for the database before it gets a 503.
@@ -278,6 +280,15 @@ impl Settings {
         let parsed = |variable: &str, default: &str| source.get(variable).unwrap_or(default).to_owned();
 
         let listen = parsed("AUTH_LISTEN", "127.0.0.1:8080");
+        let metrics_listen = match source.get("AUTH_METRICS_LISTEN") {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new(
+                    "AUTH_METRICS_LISTEN",
+                    format!("expected an address such as 0.0.0.0:9090, got {text:?}"),
+                )
+            })?),
+        };
         let listen: SocketAddr = listen.parse().map_err(|_| {
             ConfigError::new("AUTH_LISTEN", format!("expected an address such as 127.0.0.1:8080, got {listen:?}"))
         })?;
@@ -471,6 +482,7 @@ impl Settings {
 
         Ok(Self {
             listen,
+            metrics_listen,
             database,
             database_pool_size: u32::try_from(pool_size).unwrap_or(16),
             database_timeout: duration("AUTH_DATABASE_TIMEOUT", "3s")?,

@@ -1,7 +1,7 @@
 //! The HTTP routes, thin: decode the request, call one use case, encode its answer.
 
 mod auth;
-mod health;
+pub mod health;
 mod users;
 mod well_known;
 

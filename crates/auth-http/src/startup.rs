@@ -530,6 +530,8 @@ impl Components {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The server of AUTH_METRICS_LISTEN, and its port.
+    metrics: Option<(u16, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -550,13 +552,29 @@ impl Application {
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let metrics = match settings.metrics_listen {
+            Some(address) => {
+                let listener =
+                    TcpListener::bind(address).with_context(|| format!("cannot listen on {address} for /metrics"))?;
+                let metrics_port = listener.local_addr()?.port();
+                let server = run_metrics(listener, components.dependencies.clone())?;
+                tracing::info!(listen = %address.ip(), port = metrics_port, "/metrics is served on its own address");
+                Some((metrics_port, server))
+            }
+            None => None,
+        };
         let server = run(listener, components, &settings)?;
         tracing::info!(listen = %settings.listen.ip(), port, "auth-http is listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, metrics })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of AUTH_METRICS_LISTEN's server, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
@@ -564,7 +582,14 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            // Both stop on the same signal; the API's outcome is the one that matters.
+            Some((_, metrics)) => {
+                let (served, _) = tokio::join!(self.server, metrics);
+                served
+            }
+            None => self.server.await,
+        }
     }
 }
 
@@ -592,6 +617,23 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// A server of `/metrics` alone, for AUTH_METRICS_LISTEN: scrapers reach it on an internal
+/// address, and the API's address does not expose it.
+fn run_metrics(listener: TcpListener, dependencies: Dependencies) -> anyhow::Result<Server> {
+    let dependencies = web::Data::new(dependencies);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(dependencies.clone())
+            .app_data(web::Data::new(routes::health::MetricsExposure::Here))
+            .route("/metrics", web::get().to(routes::health::metrics))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    Ok(server)
+}
+
 fn run(listener: TcpListener, components: Components, settings: &Settings) -> anyhow::Result<Server> {
     let service = web::Data::new(components.service);
     let codec = web::Data::from(components.codec);
@@ -606,6 +648,11 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .context("AUTH_HSTS is not a header value")?,
     });
     let cors_origins = settings.cors_origins.clone();
+    let metrics_exposure = web::Data::new(if settings.metrics_listen.is_some() {
+        routes::health::MetricsExposure::Elsewhere
+    } else {
+        routes::health::MetricsExposure::Here
+    });
     let server = HttpServer::new(move || {
         App::new()
             .wrap(cors(&cors_origins))
@@ -615,6 +662,7 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .app_data(dependencies.clone())
             .app_data(proxies.clone())
             .app_data(response_headers.clone())
+            .app_data(metrics_exposure.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .app_data(
                 web::JsonConfig::default()

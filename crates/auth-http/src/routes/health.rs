@@ -5,8 +5,23 @@ use serde_json::json;
 
 use crate::startup::Dependencies;
 
+/// Where `/metrics` is served: beside the API (the default), or only on AUTH_METRICS_LISTEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExposure {
+    /// This server serves them.
+    Here,
+    /// Another address does; this server answers 404, as for any unknown path.
+    Elsewhere,
+}
+
 /// Prometheus text format: requests by route and status, their latency, problems by code, pools.
-pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
+pub async fn metrics(
+    dependencies: web::Data<Dependencies>,
+    exposure: Option<web::Data<MetricsExposure>>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    if exposure.is_some_and(|exposure| **exposure == MetricsExposure::Elsewhere) {
+        return Err(crate::error::ApiError::not_found("no route matches this method and path"));
+    }
     let (open, in_use) = dependencies.database.pool_usage();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
@@ -20,7 +35,7 @@ pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
     }
     let handle = crate::telemetry::metrics();
     handle.run_upkeep();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render()))
 }
 
 /// The process lives.

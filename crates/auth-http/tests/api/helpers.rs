@@ -19,6 +19,8 @@ pub struct TestApp {
     pub data: TempDir,
     /// What the application was started with, to reach its database from the test.
     pub settings: Settings,
+    /// `http://127.0.0.1:PORT` of AUTH_METRICS_LISTEN's server, when it has one.
+    pub metrics_address: Option<String>,
 }
 
 /// Starts the application with test settings; `overrides` are extra AUTH_* variables.
@@ -50,9 +52,10 @@ pub async fn try_spawn_app(overrides: &[(&str, &str)], migrations: MigrationPoli
     let settings = Settings::load(&source).expect("valid test settings");
     let application = Application::build(settings.clone(), migrations).await?;
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics_address = application.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
-    Ok(TestApp { address, client, outbox, data, settings })
+    Ok(TestApp { address, client, outbox, data, settings, metrics_address })
 }
 
 pub async fn spawn_app() -> TestApp {

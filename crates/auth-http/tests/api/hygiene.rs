@@ -270,5 +270,23 @@ async fn metrics_count_requests_and_outcomes_without_personal_labels() {
     assert!(labelled("http_request_duration_seconds_count", &[("route", "/v1/auth/login")]) >= 2.0);
     assert!(labelled("auth_problems_total", &[("code", "invalid_credentials")]) >= 1.0);
     assert!(sample("db_pool_connections{state=\"open\"}") >= 1.0);
+    assert!(text.contains("mail_queue_jobs{status=\"pending\"}"), "the mail queue's depth is reported");
+    assert!(labelled("mail_deliveries_total", &[("outcome", "delivered")]) >= 1.0);
     assert!(!text.contains("metrics-ada"), "an email reached a label");
+}
+
+/// With AUTH_METRICS_LISTEN, scrapers use an internal address and the API's address hides them.
+#[tokio::test]
+async fn metrics_on_their_own_address_are_not_served_beside_the_api() {
+    let app = spawn_app_with(&[("AUTH_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    app.signed_in_user("scraped@example.com").await;
+    let metrics_address = app.metrics_address.as_deref().expect("a metrics server");
+
+    let scraped = app.client.get(format!("{metrics_address}/metrics")).send().await.expect("sent");
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.expect("text").contains("http_requests_total"));
+    let beside = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    crate::helpers::assert_problem(beside, StatusCode::NOT_FOUND, "not_found").await;
+    let api_elsewhere = app.client.get(format!("{metrics_address}/v1/users/me")).send().await.expect("sent");
+    assert_eq!(api_elsewhere.status(), StatusCode::NOT_FOUND, "the metrics address serves nothing else");
 }
