@@ -168,4 +168,7 @@ async fn a_deleted_account_is_gone_with_every_token_and_its_audit_stays() {
         .output()
         .expect("runs");
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    // The deleted account's rows stay, their IP and user agent erased, and the chain still holds.
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(report.contains("had their IP or user agent erased"), "{report}");
 }
