@@ -3,6 +3,8 @@
 
 use auth_domain::Mail;
 use auth_domain::ids::MailJobId;
+use auth_domain::mail::MailJob;
+use auth_domain::ports::DeliveryError;
 use lettre::Message;
 /// A sender or recipient: `name <address>` or a bare address.
 pub use lettre::message::Mailbox;
@@ -193,6 +195,15 @@ pub fn build_message(rendered: &RenderedMail, from: &Mailbox, id: MailJobId) -> 
                 .singlepart(readable_part(ContentType::TEXT_HTML, &rendered.html)),
         )
         .map_err(|error| BuildError(error.to_string()))
+}
+
+/// The message of `job`, rendered with links under `public_url`: what every mailer sends.
+///
+/// # Errors
+/// [`DeliveryError::Rejected`] when it cannot be built (an address lettre refuses): no retry helps.
+pub fn message_for(job: &MailJob, from: &Mailbox, public_url: &str) -> Result<Message, DeliveryError> {
+    build_message(&render(&job.mail, public_url), from, job.id)
+        .map_err(|error| DeliveryError::Rejected(error.to_string()))
 }
 
 /// A part kept readable in the raw message, so that a link can be read (and grepped) straight

@@ -8,7 +8,7 @@ use auth_domain::ports::{DeliveryError, Mailer};
 use lettre::message::Mailbox;
 use time::OffsetDateTime;
 
-use crate::mail_templates::{build_message, render};
+use crate::mail_templates::message_for;
 
 /// Writes mails to `folder` as RFC 5322 files, one per mail, named so that `ls` sorts them by time.
 #[derive(Debug, Clone)]
@@ -35,9 +35,7 @@ impl OutboxMailer {
 impl Mailer for OutboxMailer {
     #[tracing::instrument(name = "mail.send", skip_all, fields(mail.job = %job.id, mail.template = job.mail.template_name(), mail.transport = "outbox"))]
     async fn send(&self, job: &MailJob) -> Result<(), DeliveryError> {
-        let rendered = render(&job.mail, &self.public_url);
-        let message =
-            build_message(&rendered, &self.from, job.id).map_err(|error| DeliveryError::Rejected(error.to_string()))?;
+        let message = message_for(job, &self.from, &self.public_url)?;
         let now = OffsetDateTime::now_utc();
         // Named by the job, so that a retry after a lost acknowledgement overwrites, not duplicates.
         let name = format!("{}-{}.eml", (job.queued_at.unix_timestamp_nanos() / 1_000_000), job.id);

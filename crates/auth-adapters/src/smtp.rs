@@ -14,7 +14,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::mail_templates::{build_message, render};
+use crate::mail_templates::message_for;
 
 /// Delivers through one SMTP relay; cheap to clone (the connection pool is shared).
 #[derive(Clone)]
@@ -79,9 +79,7 @@ fn describe_setup_error(error: &lettre::transport::smtp::Error) -> String {
 impl Mailer for SmtpMailer {
     #[tracing::instrument(name = "mail.send", skip_all, fields(mail.job = %job.id, mail.template = job.mail.template_name(), mail.transport = "smtp"))]
     async fn send(&self, job: &MailJob) -> Result<(), DeliveryError> {
-        let rendered = render(&job.mail, &self.public_url);
-        let message =
-            build_message(&rendered, &self.from, job.id).map_err(|error| DeliveryError::Rejected(error.to_string()))?;
+        let message = message_for(job, &self.from, &self.public_url)?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             // 5xx: the server will not take this mail, however often it is sent.

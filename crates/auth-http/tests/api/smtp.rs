@@ -105,6 +105,15 @@ impl SmtpServer {
     }
 }
 
+/// Waits up to `within` for `condition`, polling.
+async fn wait_until(what: &str, within: Duration, condition: impl AsyncFn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what} did not happen within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn smtp_settings<'a>(url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut settings = vec![("AUTH_SMTP_URL", url), ("AUTH_MAIL_FROM", "no-reply@auth.test")];
     settings.extend_from_slice(extra);
@@ -125,11 +134,7 @@ async fn every_flow_completes_through_the_links_of_mails_delivered_over_smtp() {
     let first_token = link_token(&first, "/verify-email?token=");
     let resent = app.post_json("/v1/auth/verify-email/resend", &json!({ "email": "ada@example.com" })).await;
     assert_eq!(resent.status(), StatusCode::ACCEPTED);
-    let deadline = Instant::now() + WITHIN;
-    while smtp.received().len() < 2 {
-        assert!(Instant::now() < deadline, "the resent link did not arrive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the resent link's arrival", WITHIN, async || smtp.received().len() >= 2).await;
     let mail = smtp.wait_for("ada@example.com", "/verify-email?token=", WITHIN).await;
     assert_ne!(link_token(&mail, "/verify-email?token="), first_token, "the resend carries a new link");
     let voided = app.post_json("/v1/auth/verify-email", &json!({ "token": first_token })).await;
@@ -163,8 +168,8 @@ async fn every_flow_completes_through_the_links_of_mails_delivered_over_smtp() {
     assert_eq!(login.status(), StatusCode::OK);
     let tokens = crate::helpers::Tokens::from_body(login.json().await.expect("JSON"));
 
-    let notices_before =
-        smtp.received().iter().filter(|mail| mail.message.contains("Your password was changed")).count();
+    let notices = || smtp.received().iter().filter(|mail| mail.message.contains("Your password was changed")).count();
+    let notices_before = notices();
     let changed = app
         .client
         .post(app.url("/v1/users/me/password"))
@@ -174,13 +179,7 @@ async fn every_flow_completes_through_the_links_of_mails_delivered_over_smtp() {
         .await
         .expect("sent");
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    let deadline = Instant::now() + WITHIN;
-    while smtp.received().iter().filter(|mail| mail.message.contains("Your password was changed")).count()
-        == notices_before
-    {
-        assert!(Instant::now() < deadline, "no notice of the change arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the change's notice", WITHIN, async || notices() > notices_before).await;
 
     assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
     smtp.wait_for("ada@example.com", "Subject: You already have an account", WITHIN).await;
@@ -229,11 +228,10 @@ async fn a_mailbox_refused_for_good_is_marked_failed_and_not_retried() {
     let app = spawn_app_with(&smtp_settings(&url, &[("AUTH_MAIL_RETRY", "100ms")])).await;
     assert_eq!(app.register("bounce@example.com", PASSWORD).await.status(), StatusCode::ACCEPTED);
     let queue = app.mail_queue();
-    let deadline = Instant::now() + WITHIN;
-    while queue.stats().await.expect("the queue answers").failed == 0 {
-        assert!(Instant::now() < deadline, "the refused mail was not marked failed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("marking the refused mail failed", WITHIN, async || {
+        queue.stats().await.expect("the queue answers").failed > 0
+    })
+    .await;
     let failed = queue.list_failed(10).await.expect("the queue answers");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].template, "verify_email");
@@ -265,11 +263,7 @@ async fn two_workers_on_one_postgres_database_deliver_each_mail_exactly_once() {
     for status in futures_util::future::join_all(registrations).await {
         assert_eq!(status, StatusCode::ACCEPTED);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while smtp.received().len() < count {
-        assert!(Instant::now() < deadline, "only {} of {count} mails arrived", smtp.received().len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the arrival of every mail", Duration::from_secs(20), async || smtp.received().len() >= count).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
     let mut message_ids: Vec<&str> = received
