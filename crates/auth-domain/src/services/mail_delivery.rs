@@ -106,7 +106,12 @@ impl MailDelivery {
 
     async fn deliver(&self, job: &MailJob, report: &mut DeliveryReport) -> Result<(), InfrastructureError> {
         let template = job.mail.template_name();
-        match self.mailer.send(job).await {
+        // Servers often quote the recipient in a refusal; the address stays out of logs and the queue.
+        let outcome = self.mailer.send(job).await.map_err(|error| match error {
+            DeliveryError::Transient(reason) => DeliveryError::Transient(without_recipient(&reason, job)),
+            DeliveryError::Rejected(reason) => DeliveryError::Rejected(without_recipient(&reason, job)),
+        });
+        match outcome {
             Ok(()) => {
                 self.queue.complete(job.id).await?;
                 report.delivered += 1;
@@ -132,6 +137,25 @@ impl MailDelivery {
         }
         Ok(())
     }
+}
+
+/// `reason` with the job's recipient address replaced, in any letter case.
+fn without_recipient(reason: &str, job: &MailJob) -> String {
+    let address = job.mail.recipient().as_str();
+    let lowered = reason.to_lowercase();
+    let mut cleaned = String::with_capacity(reason.len());
+    let mut rest = 0;
+    // Emails are stored lower-cased and ASCII case folding keeps byte offsets, so a match in the
+    // lowered text is at the same place in the original.
+    for (start, _) in lowered.match_indices(address) {
+        if reason.is_char_boundary(start) && reason.is_char_boundary(start + address.len()) {
+            cleaned.push_str(&reason[rest..start]);
+            cleaned.push_str("[recipient]");
+            rest = start + address.len();
+        }
+    }
+    cleaned.push_str(&reason[rest..]);
+    cleaned
 }
 
 #[cfg(test)]

@@ -299,3 +299,18 @@ fn the_default_policy_retries_for_hours_before_giving_up() {
     let waits: Duration = (1..policy.max_attempts).map(|attempts| policy.backoff_after(attempts)).sum();
     assert_eq!(waits, Duration::from_secs(3 * 3600 + 25 * 60 + 10), "the last attempt comes {waits:?} after the first");
 }
+
+#[tokio::test]
+async fn a_refusal_quoting_the_recipient_is_stored_without_the_address() {
+    let mut mocks = DeliveryMocks::new();
+    let claimed = job(1, 1);
+    mocks.expect_claimed(vec![claimed.clone()]);
+    let refusal = DeliveryError::Rejected("550 5.1.1 <Ada@Example.com>: Recipient address rejected".to_owned());
+    mocks.expect_sent(&claimed, Err(refusal));
+    mocks.expect_failed(job_id(1), "550 5.1.1 <[recipient]>: Recipient address rejected");
+    mocks.expect_never_retried();
+
+    let report = mocks.into_delivery().deliver_due().await.expect("the queue answers");
+
+    assert_eq!(report.failed, 1);
+}
