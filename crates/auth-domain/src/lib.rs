@@ -2,8 +2,8 @@
 //!
 //! Architecture invariant: this crate depends on no web framework, database driver, cache client,
 //! mailer, JWT library or password-hashing crate. Those live behind the traits in [`ports`] and are
-//! implemented in `auth-adapters`. A tidy test in `auth-http` checks the invariant with
-//! `cargo metadata`.
+//! implemented in `auth-adapters`. A tidy test (`auth-domain/tests/tidy.rs`) checks the invariant with
+//! `cargo tree`.
 
 pub mod audit;
 pub mod email;
