@@ -158,6 +158,8 @@ impl ConfigError {
 pub struct SettingsSource {
     environment: HashMap<String, String>,
     file: HashMap<String, String>,
+    /// Every name asked for, so that the names set but never asked for can be reported.
+    asked: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for SettingsSource {
@@ -186,10 +188,29 @@ impl SettingsSource {
             Some(path) => read_config_file(Path::new(path))?,
             None => HashMap::new(),
         };
-        Ok(Self { environment, file })
+        Ok(Self { environment, file, asked: std::cell::RefCell::default() })
+    }
+
+    /// The AUTH_* names set (in the environment or the file) that no setting reads: most likely
+    /// misspelt, and then silently at their defaults. Meaningful after [`Settings::load`].
+    pub fn unread_variables(&self) -> Vec<String> {
+        let asked = self.asked.borrow();
+        let mut unread: Vec<String> = self
+            .environment
+            .keys()
+            .chain(self.file.keys())
+            .filter(|name| name.as_str() != "AUTH_CONFIG" && !asked.contains(name.as_str()))
+            // The test suites' own variables share the prefix.
+            .filter(|name| !name.strip_prefix("AUTH_").is_some_and(|rest| rest.starts_with("TEST_")))
+            .cloned()
+            .collect();
+        unread.sort();
+        unread.dedup();
+        unread
     }
 
     fn get(&self, variable: &str) -> Option<&str> {
+        self.asked.borrow_mut().insert(variable.to_owned());
         self.environment.get(variable).or_else(|| self.file.get(variable)).map(String::as_str)
     }
 
@@ -606,6 +627,23 @@ mod tests {
         let error = load(&[("AUTH_DATABASE_URL", "mysql://root:hunter2@db")]).expect_err("invalid");
         assert_eq!(error.variable, "AUTH_DATABASE_URL");
         assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_reported_and_secret_files_count_as_read() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let key_file = folder.path().join("key");
+        std::fs::write(&key_file, "a2V5LWJ5dGVzLWtleS1ieXRlcy1rZXktYnl0ZXMtMzI=\n").expect("written");
+        let variables = [
+            ("AUTH_LISTEN", "127.0.0.1:9000"),
+            ("AUTH_LISTNE", "0.0.0.0:80"),
+            ("AUTH_MASTER_KEY_FILE", key_file.to_str().expect("utf-8")),
+            ("AUTH_TEST_DATABASE_URL", "postgres://ignored"),
+        ];
+        let source = SettingsSource::from_variables(variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .expect("a source");
+        Settings::load(&source).expect("valid");
+        assert_eq!(source.unread_variables(), ["AUTH_LISTNE"]);
     }
 
     #[test]

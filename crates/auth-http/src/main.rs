@@ -11,8 +11,10 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Every setting is checked before anything listens or touches the database.
-    let settings = match SettingsSource::from_process().and_then(|source| Settings::load(&source)) {
-        Ok(settings) => settings,
+    let loaded = SettingsSource::from_process()
+        .and_then(|source| Settings::load(&source).map(|settings| (settings, source.unread_variables())));
+    let (settings, unread_variables) = match loaded {
+        Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("auth-http: invalid configuration: {error}");
             return ExitCode::from(2);
@@ -30,6 +32,9 @@ async fn main() -> ExitCode {
         std::io::stderr,
         tracer_provider.as_ref(),
     ));
+    for variable in &unread_variables {
+        tracing::warn!(setting = %variable, "this AUTH_ variable is not a setting and is ignored: check its spelling");
+    }
     let outcome = run(cli.command.unwrap_or(Command::Serve { migrate: false }), settings).await;
     if let Some(provider) = tracer_provider {
         // Sends the spans still batched; the exporter's own timeout bounds the wait.
