@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod services;
 pub mod session;
 pub mod tokens;
+pub mod totp;
 pub mod user;
 pub mod validation;
 
