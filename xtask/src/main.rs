@@ -3,7 +3,8 @@
 //! Operational tasks live in the shipped `auth-http` binary (production has no cargo); the tasks
 //! here only wrap it, or chain the checks CI runs.
 
-use std::process::{Command, ExitCode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, bail};
 
@@ -13,7 +14,12 @@ tasks:
   migrate                      apply pending migrations to AUTH_DATABASE_URL (auth-http migrate)
   users grant-role EMAIL ROLE  give a role to an account (auth-http users grant-role)
   users revoke-role EMAIL ROLE take a role away (auth-http users revoke-role)
+  openapi                      write the OpenAPI document to docs/openapi.json (auth-http openapi)
+  openapi --check              fail when docs/openapi.json differs from what the code generates
   ci                           the checks of .ci/run: fmt, clippy, tests";
+
+/// Where the OpenAPI document is kept, relative to the workspace root.
+const OPENAPI_FILE: &str = "docs/openapi.json";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +35,11 @@ fn main() -> ExitCode {
 fn run(arguments: &[String]) -> anyhow::Result<()> {
     match arguments.first().map(String::as_str) {
         Some("migrate" | "users") => auth_http(arguments),
+        Some("openapi") => match &arguments[1..] {
+            [] => write_openapi(),
+            [flag] if flag == "--check" => check_openapi(),
+            _ => bail!("usage: cargo xtask openapi [--check]"),
+        },
         Some("ci") => {
             cargo(&["fmt", "--all", "--check"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
@@ -49,6 +60,73 @@ fn auth_http(arguments: &[String]) -> anyhow::Result<()> {
     cargo(&command_line)
 }
 
+/// The document as the shipped binary prints it (`auth-http openapi`), built from this checkout.
+fn generated_openapi() -> anyhow::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .args(["run", "--quiet", "--package", "auth-http", "--", "openapi"])
+        .current_dir(workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    if !output.status.success() {
+        bail!("auth-http openapi failed ({})", output.status);
+    }
+    String::from_utf8(output.stdout).context("auth-http openapi printed something that is not UTF-8")
+}
+
+fn openapi_path() -> PathBuf {
+    workspace_root().join(OPENAPI_FILE)
+}
+
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| Path::new("."))
+}
+
+fn write_openapi() -> anyhow::Result<()> {
+    let document = generated_openapi()?;
+    let path = openapi_path();
+    std::fs::write(&path, document).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {OPENAPI_FILE}");
+    Ok(())
+}
+
+fn check_openapi() -> anyhow::Result<()> {
+    let generated = generated_openapi()?;
+    let path = openapi_path();
+    let committed = match std::fs::read_to_string(&path) {
+        Ok(committed) => committed,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    match first_difference(&committed, &generated) {
+        None => {
+            println!("{OPENAPI_FILE} is up to date");
+            Ok(())
+        }
+        Some(line) => bail!(
+            "{OPENAPI_FILE} is stale: it differs from what the code generates from line {line} on; \
+             run `cargo xtask openapi` and commit the result"
+        ),
+    }
+}
+
+/// The first line (counted from 1) where two texts differ, or `None` when they are equal.
+fn first_difference(committed: &str, generated: &str) -> Option<usize> {
+    if committed == generated {
+        return None;
+    }
+    let mut committed_lines = committed.split_inclusive('\n');
+    let mut generated_lines = generated.split_inclusive('\n');
+    let mut line = 1;
+    loop {
+        match (committed_lines.next(), generated_lines.next()) {
+            (Some(left), Some(right)) if left == right => line += 1,
+            _ => return Some(line),
+        }
+    }
+}
+
 fn cargo(arguments: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo).args(arguments).status().with_context(|| format!("cannot run {cargo}"))?;
@@ -56,4 +134,26 @@ fn cargo(arguments: &[&str]) -> anyhow::Result<()> {
         bail!("cargo {} failed ({status})", arguments.join(" "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    #[test]
+    fn equal_documents_have_no_difference() {
+        assert_eq!(first_difference("{\n}\n", "{\n}\n"), None);
+    }
+
+    #[test]
+    fn the_first_differing_line_is_named() {
+        assert_eq!(first_difference("{\n  \"a\": 1\n}\n", "{\n  \"a\": 2\n}\n"), Some(2));
+        assert_eq!(first_difference("", "{}\n"), Some(1));
+    }
+
+    #[test]
+    fn a_missing_final_newline_is_a_difference() {
+        assert_eq!(first_difference("{\n}", "{\n}\n"), Some(2));
+        assert_eq!(first_difference("{\n}\n", "{\n}\n\n"), Some(3));
+    }
 }

@@ -1,4 +1,5 @@
-//! The command line of the `auth-http` binary: serve (the default), migrate, and user admin.
+//! The command line of the `auth-http` binary: serve (the default), migrate, user admin, and the
+//! OpenAPI document.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,9 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Print the OpenAPI document of this build (what `/openapi.json` serves) and exit. Reads no
+    /// configuration.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +78,7 @@ pub enum UsersCommand {
 /// Whatever stopped the command; `main` prints it and exits non-zero.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
+        Command::Openapi => print_openapi(),
         Command::Serve { migrate } => {
             let policy = if migrate { MigrationPolicy::Apply } else { MigrationPolicy::Refuse };
             let application = Application::build(settings, policy).await?;
@@ -151,4 +156,17 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the OpenAPI document to standard output.
+///
+/// # Errors
+/// When standard output cannot be written (a closed pipe, a full disk).
+pub fn print_openapi() -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(crate::openapi::to_json().as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the document")
 }

@@ -28,18 +28,57 @@ pub struct ApiError {
     headers: Vec<(header::HeaderName, String)>,
 }
 
-#[derive(Serialize)]
-struct ProblemDocument<'a> {
+/// A problem document (RFC 9457) as clients receive it, with `Content-Type: application/problem+json`.
+/// Clients branch on `code`, never on `title` or `detail`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:authd:problem:invalid_credentials",
+    "title": "Unauthorized",
+    "status": 401,
+    "detail": "the email or password is wrong",
+    "code": "invalid_credentials",
+    "request_id": "0197a5c2-6f1e-7c3a-9d4b-2e8f1a6b5c3d"
+}))]
+pub struct Problem {
+    /// `urn:authd:problem:` followed by the code.
     #[serde(rename = "type")]
+    #[schema(example = "urn:authd:problem:invalid_credentials")]
     kind: String,
-    title: &'a str,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Unauthorized")]
+    title: &'static str,
+    /// The HTTP status code, the same as the response's.
+    #[schema(example = 401)]
     status: u16,
-    detail: &'a str,
-    code: &'a str,
+    /// A sentence for people; it may change at any time.
+    detail: String,
+    /// The stable, machine-readable outcome; each operation lists the codes it can answer with.
+    #[schema(example = "invalid_credentials")]
+    code: &'static str,
+    /// The request's `X-Request-Id`, to quote when asking about a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
+    /// With `validation_failed` only: every invalid field at once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<ProblemFieldError>)]
+    errors: Vec<FieldError>,
+}
+
+/// One invalid field of a request, as `errors` of a `validation_failed` problem lists it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the JSON of auth_domain::FieldError, which the domain cannot derive a schema for"
+)]
+struct ProblemFieldError {
+    /// The request field, e.g. `password`.
+    #[schema(example = "password")]
+    field: String,
+    /// A stable code: `required`, `invalid`, `too_short`, `too_long`, `too_weak` or `breached`.
+    #[schema(example = "too_short")]
+    code: String,
+    /// A sentence for people.
+    message: String,
 }
 
 impl ApiError {
@@ -129,14 +168,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         // Login failures, reuse detections, rate-limit hits...: each outcome has its stable code.
         metrics::counter!("auth_problems_total", "code" => self.code).increment(1);
-        let document = ProblemDocument {
+        let document = Problem {
             kind: format!("urn:authd:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: self.detail.clone(),
             code: self.code,
             request_id: current_request_id(),
-            errors: &self.errors,
+            errors: self.errors.clone(),
         };
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));

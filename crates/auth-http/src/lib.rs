@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extractors;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

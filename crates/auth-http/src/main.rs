@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use auth_http::cli::{Cli, Command, run};
+use auth_http::cli::{Cli, Command, print_openapi, run};
 use auth_http::config::{Settings, SettingsSource};
 use auth_http::telemetry;
 use clap::Parser;
@@ -10,6 +10,16 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The document depends on the code only: printing it needs no configuration.
+    if matches!(cli.command, Some(Command::Openapi)) {
+        return match print_openapi() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("auth-http: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Every setting is checked before anything listens or touches the database.
     let loaded = SettingsSource::from_process()
         .and_then(|source| Settings::load(&source).map(|settings| (settings, source.unread_variables())));

@@ -1,6 +1,7 @@
 //! The HTTP routes, thin: decode the request, call one use case, encode its answer.
 
 mod auth;
+mod docs;
 pub mod health;
 mod users;
 mod well_known;
@@ -11,49 +12,74 @@ use auth_domain::services::SessionView;
 use auth_domain::user::User;
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-/// Every route of the service.
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            web::scope("/v1/auth")
-                .route("/register", web::post().to(auth::register))
-                .route("/verify-email", web::post().to(auth::verify_email))
-                .route("/verify-email/resend", web::post().to(auth::resend_verification))
-                .route("/login", web::post().to(auth::login))
-                .route("/refresh", web::post().to(auth::refresh))
-                .route("/logout", web::post().to(auth::logout))
-                .route("/logout-all", web::post().to(auth::logout_all))
-                .route("/password/forgot", web::post().to(auth::forgot_password))
-                .route("/password/reset", web::post().to(auth::reset_password))
-                .route("/verify", web::get().to(auth::verify)),
-        )
-        .service(
-            web::scope("/v1/users/me")
-                .route("", web::get().to(users::me))
-                .route("", web::patch().to(users::update_me))
-                .route("", web::delete().to(users::delete_me))
-                .route("/password", web::post().to(users::change_password))
-                .route("/sessions", web::get().to(users::sessions))
-                .route("/sessions/{id}", web::delete().to(users::revoke_session)),
-        )
-        .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
+/// Declares the route table once: `configure` registers exactly these routes, [`ROUTES`] lists
+/// them, and `RoutePaths` documents them, so that no route can be served undocumented and the
+/// OpenAPI tests can hold the document against what is really served.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $module:ident::$handler:ident,)*) => {
+        /// Every route of the service as `(method, path)`, the method in lower case and the path in
+        /// the form OpenAPI and actix share (`{id}`). The Swagger UI's asset files under `/docs/`
+        /// are not listed: they are the page's plumbing, not an operation.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers every route of the service, and the Swagger UI's asset files.
+        pub fn configure(config: &mut web::ServiceConfig) {
+            config$(.route($path, web::$method().to($module::$handler)))*;
+            config.route(docs::ASSETS, web::get().to(docs::swagger_ui_asset));
+        }
+
+        /// The operations of every route, from each handler's `#[utoipa::path]`: a handler
+        /// registered above without one does not compile.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($module::$handler),*))]
+        pub(crate) struct RoutePaths;
+    };
+}
+
+route_table! {
+    post "/v1/auth/register" => auth::register,
+    post "/v1/auth/verify-email" => auth::verify_email,
+    post "/v1/auth/verify-email/resend" => auth::resend_verification,
+    post "/v1/auth/login" => auth::login,
+    post "/v1/auth/refresh" => auth::refresh,
+    post "/v1/auth/logout" => auth::logout,
+    post "/v1/auth/logout-all" => auth::logout_all,
+    post "/v1/auth/password/forgot" => auth::forgot_password,
+    post "/v1/auth/password/reset" => auth::reset_password,
+    get "/v1/auth/verify" => auth::verify,
+    get "/v1/users/me" => users::me,
+    patch "/v1/users/me" => users::update_me,
+    delete "/v1/users/me" => users::delete_me,
+    post "/v1/users/me/password" => users::change_password,
+    get "/v1/users/me/sessions" => users::sessions,
+    delete "/v1/users/me/sessions/{id}" => users::revoke_session,
+    get "/.well-known/jwks.json" => well_known::jwks,
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/metrics" => health::metrics,
+    get "/openapi.json" => docs::openapi_json,
+    get "/docs" => docs::swagger_ui,
 }
 
 fn rfc3339<S: Serializer>(instant: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
     time::serde::rfc3339::serialize(instant, serializer)
 }
 
-/// A user as the contract shows it.
-#[derive(Debug, Serialize)]
+/// A user as the contract shows it: as stored now, not as a token remembers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
+    #[schema(format = Uuid)]
     id: String,
+    /// Trimmed; compared case-insensitively.
+    #[schema(format = Email, example = "ada@example.com", max_length = 254)]
     email: String,
     email_verified: bool,
+    #[schema(example = "Ada")]
     display_name: Option<String>,
+    #[schema(example = json!(["admin"]))]
     roles: Vec<String>,
     mfa_enabled: bool,
     #[serde(serialize_with = "rfc3339")]
@@ -77,14 +103,24 @@ impl From<&User> for UserView {
     }
 }
 
-/// A token pair as the contract shows it; `Debug` leaves the tokens out.
-#[derive(Serialize)]
+/// A session's tokens and its user. Responses that carry one are never cached.
+// `Debug` is written by hand below, to leave the tokens out.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenPair)]
 pub struct TokenPairView {
+    /// A JWS compact JWT (`typ: at+jwt`), for `Authorization: Bearer`.
     access_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
     expires_in: i64,
+    /// Opaque; rotates on every refresh. Keep it secret and use it once.
     refresh_token: String,
+    /// Seconds until the session ends (the earlier of its idle and absolute limits).
+    #[schema(example = 604_800)]
     refresh_expires_in: i64,
+    #[schema(format = Uuid)]
     session_id: String,
     user: UserView,
 }
@@ -110,15 +146,19 @@ impl From<&TokenPair> for TokenPairView {
 }
 
 /// A session as its owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionItem {
+    #[schema(format = Uuid)]
     id: String,
     #[serde(serialize_with = "rfc3339")]
     created_at: OffsetDateTime,
     #[serde(serialize_with = "rfc3339")]
     last_used_at: OffsetDateTime,
+    /// The client address seen when the session was made.
     ip: Option<String>,
     user_agent: Option<String>,
+    /// Whether this is the session of the token that asked.
     current: bool,
 }
 
@@ -132,5 +172,33 @@ impl From<&SessionView> for SessionItem {
             user_agent: view.session.user_agent.clone(),
             current: view.current,
         }
+    }
+}
+
+/// A list of the caller's live sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    sessions: Vec<SessionItem>,
+}
+
+/// The answer of requests that are accepted whatever the address, so that it tells nothing about
+/// which addresses have accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    status: AcceptedStatus,
+}
+
+/// `verification_sent` for registration and a new verification link, `accepted` for a
+/// password-reset request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptedStatus {
+    VerificationSent,
+    Accepted,
+}
+
+impl Accepted {
+    fn response(status: AcceptedStatus) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Accepted().json(Self { status })
     }
 }

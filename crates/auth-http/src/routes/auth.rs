@@ -4,56 +4,75 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use auth_domain::AuthService;
 use auth_domain::services::{LoginRequest, RegisterRequest};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{TokenPairView, UserView};
-use crate::error::ApiError;
+use super::{Accepted, AcceptedStatus, TokenPairView, UserView};
+use crate::error::{ApiError, Problem};
 use crate::extractors::{Authenticated, ClientContext};
 
-#[derive(Deserialize)]
+/// A new account. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// Trimmed and compared case-insensitively.
+    #[schema(format = Email, example = "ada@example.com", max_length = 254)]
     email: String,
+    /// NFKC-normalised, then 12 to 128 characters (the minimum is configurable), strong enough
+    /// for zxcvbn (score 3 by default) and not in the breached-password list.
+    #[schema(format = Password, min_length = 12, max_length = 128)]
     password: String,
     #[serde(default)]
+    #[schema(example = "Ada")]
     display_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A single-use token from a mailed link. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     token: String,
 }
 
-#[derive(Deserialize)]
+/// An email address. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
+    #[schema(format = Email, example = "ada@example.com", max_length = 254)]
     email: String,
 }
 
-#[derive(Deserialize)]
+/// The token of a password-reset mail and the new password. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordBody {
     token: String,
+    /// The same policy as at registration.
+    #[schema(format = Password, min_length = 12, max_length = 128)]
     new_password: String,
 }
 
-#[derive(Deserialize)]
+/// Credentials. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(format = Email, example = "ada@example.com", max_length = 254)]
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Deserialize)]
+/// The current refresh token of a session. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
-fn verification_sent() -> HttpResponse {
-    HttpResponse::Accepted().json(json!({ "status": "verification_sent" }))
+/// The account whose email address was just verified.
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    user: UserView,
 }
 
 /// A token response: never cached (RFC 6749 §5.1).
@@ -64,6 +83,23 @@ fn token_response(pair: &auth_domain::TokenPair) -> HttpResponse {
         .json(TokenPairView::from(pair))
 }
 
+/// Register an account
+///
+/// Answers the same whether or not the address is known (a known address gets a "you already
+/// have an account" mail instead of a verification link).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 202, description = "A verification link is mailed, or a notice if the address has an account.", body = Accepted,
+            example = json!({ "status": "verification_sent" })),
+        (status = 400, description = "- `validation_failed`: a field is invalid; `errors` lists each (`password`: `too_short`, `too_long`, `too_weak`, `breached`; `email`; `display_name`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many registrations, resends and resets from this address, or mails to this email.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "- `overloaded`: too many passwords are being hashed; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn register(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -72,22 +108,45 @@ pub async fn register(
     let body = body.into_inner();
     let request = RegisterRequest { email: body.email, password: body.password, display_name: body.display_name };
     service.register(request, &client.0).await?;
-    Ok(verification_sent())
+    Ok(Accepted::response(AcceptedStatus::VerificationSent))
 }
 
+/// Verify an email address
+///
+/// With the token of the link mailed at registration.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email",
+    tag = "auth",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The address is verified.", body = Verified),
+        (status = 400, description = "- `invalid_token`: the token is unknown, already used or expired.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn verify_email(
     service: web::Data<AuthService>,
     client: ClientContext,
     body: web::Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    #[derive(serde::Serialize)]
-    struct Verified {
-        user: UserView,
-    }
     let user = service.verify_email(&body.token, &client.0).await?;
     Ok(HttpResponse::Ok().json(Verified { user: UserView::from(&user) }))
 }
 
+/// Mail a new verification link
+///
+/// Always 202, whether or not the address has an unverified account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email/resend",
+    tag = "auth",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted; a link is mailed if the address has an unverified account.", body = Accepted,
+            example = json!({ "status": "verification_sent" })),
+        (status = 429, description = "- `rate_limited`: too many registrations, resends and resets from this address, or mails to this email.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn resend_verification(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -100,9 +159,26 @@ pub async fn resend_verification(
             tracing::error!(error = %error, "could not mail a new verification link");
         }
     });
-    Ok(verification_sent())
+    Ok(Accepted::response(AcceptedStatus::VerificationSent))
 }
 
+/// Log in
+///
+/// Unknown emails and wrong passwords get the same answer in the same time. The token response
+/// carries `Cache-Control: no-store` and `Pragma: no-cache`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A new session and its token pair.", body = TokenPairView),
+        (status = 401, description = "- `invalid_credentials`: the email or password is wrong (an unknown email alike).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "- `email_not_verified`: verify the address first.\n- `account_disabled`: an administrator disabled the account.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many attempts from this address, or failures for this email (exponential back-off).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "- `overloaded`: too many passwords are being hashed; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn login(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -113,6 +189,22 @@ pub async fn login(
     Ok(token_response(&pair))
 }
 
+/// Refresh a token pair
+///
+/// Rotates the refresh token. Presenting a rotated-away token again within the grace window
+/// returns the same successor; after it, the whole session is revoked.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "The session's next token pair.", body = TokenPairView),
+        (status = 401, description = "- `invalid_refresh_token`: unknown or malformed.\n- `refresh_token_reused`: used before, after the grace window; the session is now revoked.\n- `session_expired`: the session reached its idle or absolute limit, or was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "- `account_disabled`: an administrator disabled the account.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many refreshes of this session.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn refresh(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -122,6 +214,16 @@ pub async fn refresh(
     Ok(token_response(&pair))
 }
 
+/// Log out
+///
+/// Revokes this session; its access tokens stop working at once, on every replica.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    security(("bearer_auth" = [])),
+    responses((status = 204, description = "The session is revoked.")),
+)]
 pub async fn logout(
     service: web::Data<AuthService>,
     caller: Authenticated,
@@ -131,6 +233,16 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Log out everywhere
+///
+/// Revokes every session of the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout-all",
+    tag = "auth",
+    security(("bearer_auth" = [])),
+    responses((status = 204, description = "Every session of the account is revoked.")),
+)]
 pub async fn logout_all(
     service: web::Data<AuthService>,
     caller: Authenticated,
@@ -140,6 +252,20 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Request a password reset
+///
+/// Always 202, whether or not the address has an account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password/forgot",
+    tag = "auth",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted; a reset link is mailed if the address has an account.", body = Accepted,
+            example = json!({ "status": "accepted" })),
+        (status = 429, description = "- `rate_limited`: too many registrations, resends and resets from this address, or mails to this email.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn forgot_password(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -152,9 +278,23 @@ pub async fn forgot_password(
             tracing::error!(error = %error, "could not mail a password-reset link");
         }
     });
-    Ok(HttpResponse::Accepted().json(json!({ "status": "accepted" })))
+    Ok(Accepted::response(AcceptedStatus::Accepted))
 }
 
+/// Reset a password
+///
+/// With the token of the mailed link. Revokes every session of the account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password/reset",
+    tag = "auth",
+    request_body = ResetPasswordBody,
+    responses(
+        (status = 204, description = "The password is changed and every session revoked."),
+        (status = 400, description = "- `invalid_token`: the token is unknown, already used or expired.\n- `validation_failed`: the new password is refused; `errors` says why.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "- `overloaded`: too many passwords are being hashed; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn reset_password(
     service: web::Data<AuthService>,
     client: ClientContext,
@@ -164,8 +304,24 @@ pub async fn reset_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// For gateways (nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz): 200 with the
-/// caller's identity in headers, or 401.
+/// Check an access token (for gateways)
+///
+/// For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz: 200 with the caller's
+/// identity in headers, or 401.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/verify",
+    tag = "auth",
+    security(("bearer_auth" = [])),
+    responses(
+        (status = 200, description = "The token is live; the caller's identity is in the headers.",
+            headers(
+                ("X-Auth-User-Id" = String, description = "The user's id (a UUID)."),
+                ("X-Auth-Session-Id" = String, description = "The session's id (a UUID)."),
+                ("X-Auth-Roles" = String, description = "The roles, comma-separated; present and empty when there are none."),
+            )),
+    ),
+)]
 pub async fn verify(caller: Authenticated) -> HttpResponse {
     let principal = caller.0;
     HttpResponse::Ok()

@@ -1,7 +1,8 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::startup::Dependencies;
 
@@ -14,7 +15,47 @@ pub enum MetricsExposure {
     Elsewhere,
 }
 
-/// Prometheus text format: requests by route and status, their latency, problems by code, pools.
+/// The process lives.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Whether the process can serve, and each check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `unavailable` when any check failed.
+    #[schema(example = "ready")]
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+/// Each check: `ok` or `unavailable`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    #[schema(example = "ok")]
+    database: &'static str,
+    /// Redis, or `ok` when revocations and rate limits are kept in the process.
+    #[schema(example = "ok")]
+    cache: &'static str,
+    #[schema(example = "ok")]
+    signing_keys: &'static str,
+}
+
+/// Prometheus metrics
+///
+/// Requests by route and status, their latency, problems by code, pool usage. No user or email
+/// in any label.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The Prometheus text format.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 404, description = "- `not_found`: AUTH_METRICS_LISTEN is set, and the metrics are served on that address only.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn metrics(
     dependencies: web::Data<Dependencies>,
     exposure: Option<web::Data<MetricsExposure>>,
@@ -38,13 +79,33 @@ pub async fn metrics(
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render()))
 }
 
-/// The process lives.
+/// Liveness
+///
+/// The process lives; nothing behind it is checked.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process lives.", body = Health)),
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The process can serve: the database and the cache answer, and a signing key is loaded.
-/// Each check is bounded by its adapter's timeout; a failure names what failed.
+/// Readiness
+///
+/// The process can serve: the database and the cache answer, and a signing key is loaded. Each
+/// check is bounded by its adapter's timeout; a failure names what failed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: every check is `ok`.", body = Readiness),
+        (status = 503, description = "Not ready: `checks` names what failed. Not a problem document: a probe reads the status.", body = Readiness,
+            example = json!({ "status": "unavailable", "checks": { "database": "unavailable", "cache": "ok", "signing_keys": "ok" } })),
+    ),
+)]
 pub async fn readyz(dependencies: web::Data<Dependencies>) -> HttpResponse {
     let cache = async {
         match &dependencies.redis {
@@ -55,11 +116,11 @@ pub async fn readyz(dependencies: web::Data<Dependencies>) -> HttpResponse {
     let (database, cache) = tokio::join!(dependencies.database.ping(), cache);
     let signing_keys = dependencies.codec.can_sign();
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let checks = json!({
-        "database": state(database.is_ok()),
-        "cache": state(cache.is_ok()),
-        "signing_keys": state(signing_keys),
-    });
+    let checks = ReadinessChecks {
+        database: state(database.is_ok()),
+        cache: state(cache.is_ok()),
+        signing_keys: state(signing_keys),
+    };
     if let Err(error) = &database {
         tracing::warn!(error = %error, "readiness check failed: database");
     }
@@ -67,8 +128,8 @@ pub async fn readyz(dependencies: web::Data<Dependencies>) -> HttpResponse {
         tracing::warn!(error = %error, "readiness check failed: cache");
     }
     if database.is_ok() && cache.is_ok() && signing_keys {
-        HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
+        HttpResponse::Ok().json(Readiness { status: "ready", checks })
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "checks": checks }))
+        HttpResponse::ServiceUnavailable().json(Readiness { status: "unavailable", checks })
     }
 }

@@ -11,6 +11,7 @@ mod helpers;
 mod hygiene;
 mod infra;
 mod logout;
+mod openapi;
 mod password;
 mod processes;
 mod refresh;
