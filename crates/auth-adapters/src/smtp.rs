@@ -54,7 +54,8 @@ impl SmtpMailer {
             return Err(SmtpSetupError("the scheme must be smtp or smtps".into()));
         }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|error| SmtpSetupError(describe_setup_error(&error)))?
+            // lettre's messages name the part of the URL that is wrong, not its value.
+            .map_err(|error| SmtpSetupError(error.to_string()))?
             .timeout(Some(timeout))
             .pool_config(PoolConfig::new().max_size(pool_size.max(1)).idle_timeout(Duration::from_secs(60)))
             .build();
@@ -68,11 +69,6 @@ impl SmtpMailer {
     pub async fn test_connection(&self) -> Result<bool, String> {
         self.transport.test_connection().await.map_err(|error| error.to_string())
     }
-}
-
-fn describe_setup_error(error: &lettre::transport::smtp::Error) -> String {
-    // lettre's messages name the part of the URL that is wrong, not its value.
-    error.to_string()
 }
 
 #[async_trait]

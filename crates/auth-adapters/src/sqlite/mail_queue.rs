@@ -73,6 +73,23 @@ impl MailQueue for SqliteMailQueue {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<MailJob>, InfrastructureError> {
+        // Every replica polls; most polls find nothing. A read first keeps those polls from taking
+        // the file's one write lock, which logins and refreshes wait on.
+        let due_at = encode_instant(now);
+        let any_due = self
+            .database
+            .read(move |connection| {
+                diesel::select(diesel::dsl::exists(
+                    mail_queue::table
+                        .filter(mail_queue::status.eq(PENDING))
+                        .filter(mail_queue::next_attempt_at.le(due_at)),
+                ))
+                .get_result::<bool>(connection)
+            })
+            .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         let sealer = self.sealer.clone();
         let leased_until = encode_instant(now + lease);
         let failed_at = encode_instant(now);

@@ -16,6 +16,16 @@ use crate::session::{RefreshTokenRecord, Session};
 use crate::tokens::TokenPair;
 use crate::user::User;
 
+/// The outcome of [`AuthService::confirm_password`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PasswordConfirmation {
+    Confirmed,
+    /// Wrong, and counted as a failed login of the address.
+    Wrong,
+    /// Too many failures for the address: not even checked.
+    Throttled(RateLimitExceeded),
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
     pub email: String,
@@ -167,6 +177,35 @@ impl AuthService {
             user_agent: context.user_agent.clone(),
             at: now,
         })))
+    }
+
+    /// Confirms the password of a signed-in caller before a sensitive change (a new password,
+    /// deleting the account). A stolen access token must not become an oracle for the password:
+    /// wrong passwords count, and are throttled, exactly like failed logins of the address.
+    ///
+    /// # Errors
+    /// When the limiter or the hasher cannot be reached, or the hasher is overloaded.
+    pub(super) async fn confirm_password(
+        &self,
+        user: &User,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<PasswordConfirmation, HashError> {
+        let failure_key = limit_keys::login_failures(user.email.as_str());
+        let backoff_key = limit_keys::login_backoff(user.email.as_str());
+        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+            return Ok(PasswordConfirmation::Throttled(exceeded));
+        }
+        match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await? {
+            PasswordCheck::Match { .. } => {
+                self.clear_login_failures(&failure_key, &backoff_key).await?;
+                Ok(PasswordConfirmation::Confirmed)
+            }
+            PasswordCheck::Mismatch => {
+                self.record_login_failure(&failure_key, &backoff_key, Some(user), context).await?;
+                Ok(PasswordConfirmation::Wrong)
+            }
+        }
     }
 
     /// Whether password attempts for this address must wait: too many recent failures, or a

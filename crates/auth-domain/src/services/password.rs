@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::login::PasswordConfirmation;
 use super::{AuthService, LimitError, Principal, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
@@ -9,7 +10,7 @@ use crate::error::InfrastructureError;
 use crate::ids::UserId;
 use crate::mail::Mail;
 use crate::password::{Password, PasswordHash};
-use crate::ports::{HashError, PasswordCheck, TokenPurpose, UserRepositoryError};
+use crate::ports::{HashError, TokenPurpose, UserRepositoryError};
 use crate::rate_limit::RateLimitExceeded;
 use crate::session::RevocationReason;
 use crate::tokens::OneTimeToken;
@@ -181,19 +182,10 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<(), ChangePasswordError> {
         let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(ChangePasswordError::UserGone)?;
-        // A stolen access token must not become an oracle for the password: wrong current
-        // passwords count, and are throttled, exactly like failed logins of the address.
-        let failure_key = limit_keys::login_failures(user.email.as_str());
-        let backoff_key = limit_keys::login_backoff(user.email.as_str());
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
-            return Err(ChangePasswordError::RateLimited(exceeded));
-        }
-        match self.ports.hasher.verify(&Password::new(current_password), &user.password_hash).await? {
-            PasswordCheck::Match { .. } => self.clear_login_failures(&failure_key, &backoff_key).await?,
-            PasswordCheck::Mismatch => {
-                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
-                return Err(ChangePasswordError::InvalidCredentials);
-            }
+        match self.confirm_password(&user, current_password, context).await? {
+            PasswordConfirmation::Confirmed => {}
+            PasswordConfirmation::Wrong => return Err(ChangePasswordError::InvalidCredentials),
+            PasswordConfirmation::Throttled(exceeded) => return Err(ChangePasswordError::RateLimited(exceeded)),
         }
         let new_password = Password::new(new_password);
         if let Some(error) = self

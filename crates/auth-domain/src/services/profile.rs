@@ -124,23 +124,14 @@ impl AuthService {
         password: &str,
         context: &RequestContext,
     ) -> Result<(), DeleteAccountError> {
-        use super::limit_keys;
-        use crate::password::Password;
-        use crate::ports::PasswordCheck;
+        use super::login::PasswordConfirmation;
         use crate::session::RevocationReason;
 
         let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(DeleteAccountError::UserGone)?;
-        let failure_key = limit_keys::login_failures(user.email.as_str());
-        let backoff_key = limit_keys::login_backoff(user.email.as_str());
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
-            return Err(DeleteAccountError::RateLimited(exceeded));
-        }
-        match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await? {
-            PasswordCheck::Match { .. } => self.clear_login_failures(&failure_key, &backoff_key).await?,
-            PasswordCheck::Mismatch => {
-                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
-                return Err(DeleteAccountError::InvalidCredentials);
-            }
+        match self.confirm_password(&user, password, context).await? {
+            PasswordConfirmation::Confirmed => {}
+            PasswordConfirmation::Wrong => return Err(DeleteAccountError::InvalidCredentials),
+            PasswordConfirmation::Throttled(exceeded) => return Err(DeleteAccountError::RateLimited(exceeded)),
         }
         let now = self.now();
         // Revoked first, so that no token of the account outlives it, even for an instant.

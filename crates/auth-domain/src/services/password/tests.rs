@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::*;
 use crate::ids::SessionId;
 use crate::mail::QueuedMail;
-use crate::ports::{MailedToken, MockBreachedPasswords, OneTimeTokenRecord};
+use crate::ports::{MailedToken, MockBreachedPasswords, OneTimeTokenRecord, PasswordCheck};
 use crate::services::test_support::{
     CLIENT_IP, Captured, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, queued_mail, refusal,
     refused, request_context, session_of, verified_user,
