@@ -9,6 +9,7 @@
 //! - [`outbox`]: a mailer that writes `.eml` files to a folder (the embedded default);
 //! - [`smtp`]: a mailer that sends through an SMTP server with lettre;
 //! - [`sealed_mail`]: queued mails sealed at rest (the mail queue lives with the repositories);
+//! - [`sealed_totp`]: TOTP secrets sealed at rest;
 //! - [`system`]: the clock, identifiers and randomness of the running process.
 
 pub mod argon2_hasher;
@@ -23,6 +24,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod redis_store;
 pub mod sealed_mail;
+pub mod sealed_totp;
 pub mod smtp;
 pub mod sqlite;
 mod stored;

@@ -25,3 +25,29 @@ pub(crate) fn user_fields(
         .map_err(|error| format!("bad role: {error}"))?;
     Ok((email, display_name, roles))
 }
+
+/// A `LIKE` pattern that matches `text` anywhere, its own `%`, `_` and `\\` taken literally (the
+/// query names `\\` as the escape character).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_wildcards_in_the_text_are_taken_literally() {
+        assert_eq!(contains_pattern("ada"), "%ada%");
+        assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+    }
+}

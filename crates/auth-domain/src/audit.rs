@@ -25,6 +25,9 @@ pub enum AuditEventKind {
     UserDeleted,
     RoleGranted,
     RoleRevoked,
+    MfaEnabled,
+    MfaDisabled,
+    UserUpdatedByAdmin,
     SigningKeyRotated,
 }
 
@@ -48,6 +51,9 @@ impl AuditEventKind {
             Self::UserDeleted => "user_deleted",
             Self::RoleGranted => "role_granted",
             Self::RoleRevoked => "role_revoked",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::UserUpdatedByAdmin => "user_updated_by_admin",
             Self::SigningKeyRotated => "signing_key_rotated",
         }
     }

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod password;
 pub mod ports;
 pub mod rate_limit;
+pub mod recovery_code;
 pub mod services;
 pub mod session;
 pub mod tokens;

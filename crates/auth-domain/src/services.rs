@@ -3,9 +3,11 @@
 //! Each use case has its own request and error types in its own module; the HTTP layer maps each
 //! error enum to problem documents in one place.
 
+mod admin;
 mod authenticate;
 mod login;
 mod mail_delivery;
+mod mfa;
 mod password;
 mod profile;
 mod refresh;
@@ -20,9 +22,13 @@ use std::time::Duration;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use admin::{
+    ADMIN_ROLE, AdminError, AuditFilter, AuditPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UpdateUserRequest, UserPage,
+};
 pub use authenticate::AuthenticateError;
-pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginRequest, MAX_BACKOFF, backoff_after};
+pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
+pub use mfa::{ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, RemoveTotpError, TotpEnrolment};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
@@ -36,8 +42,8 @@ use crate::mail::{Mail, QueuedMail};
 use crate::password::PasswordPolicy;
 use crate::ports::{
     AccessTokenCodec, AuditLog, BreachedPasswords, Clock, IdGenerator, MailQueue, MailedToken, OneTimeTokenRecord,
-    OneTimeTokenRepository, PasswordHasher, RandomSource, RateLimiter, RevocationStore, SessionRepository,
-    TokenPurpose, UserRepository,
+    OneTimeTokenRepository, PasswordHasher, RandomSource, RateLimiter, RevocationStore, SecondFactorRepository,
+    SessionRepository, TokenPurpose, UserRepository,
 };
 use crate::rate_limit::{RateLimit, RateLimitExceeded};
 use crate::session::Session;
@@ -53,6 +59,7 @@ pub struct AuthPorts {
     pub audit: Arc<dyn AuditLog>,
     pub revocations: Arc<dyn RevocationStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    pub second_factors: Arc<dyn SecondFactorRepository>,
     /// Where mails go that no other state change accompanies; the others are queued by the
     /// repository that makes the change, in its transaction.
     pub mail_queue: Arc<dyn MailQueue>,
@@ -106,6 +113,10 @@ pub struct AuthPolicy {
     pub refresh_grace: time::Duration,
     pub verify_email_ttl: time::Duration,
     pub reset_password_ttl: time::Duration,
+    /// How long a login may wait for its second factor.
+    pub mfa_token_ttl: time::Duration,
+    /// The issuer name an authenticator app shows beside the account.
+    pub totp_issuer: String,
     pub require_email_verification: bool,
     /// Mail the owner when a login comes from a device and address no live session of theirs uses.
     pub notify_new_sign_in: bool,
@@ -126,6 +137,8 @@ impl AuthPolicy {
             refresh_grace: time::Duration::seconds(10),
             verify_email_ttl: time::Duration::hours(24),
             reset_password_ttl: time::Duration::minutes(30),
+            mfa_token_ttl: time::Duration::minutes(5),
+            totp_issuer: "authd".to_owned(),
             require_email_verification: true,
             notify_new_sign_in: true,
             password: PasswordPolicy::default(),
@@ -254,7 +267,7 @@ impl AuthService {
             jti: self.ports.ids.new_id().to_string(),
             sid: session.id,
             roles: user.role_names(),
-            amr: vec!["pwd".to_owned()],
+            amr: session.amr.clone(),
             email_verified: user.email_verified,
         };
         let access_token = self.ports.tokens.sign(&claims)?;
@@ -318,6 +331,22 @@ impl AuthService {
         self.ports.revocations.revoke_session(session_id, self.revocation_horizon(now)).await
     }
 
+    /// Revokes every live session of `user_id` and makes all its access tokens fail at once, on
+    /// every replica; returns how many sessions were live.
+    async fn end_every_session(
+        &self,
+        user_id: UserId,
+        reason: crate::session::RevocationReason,
+        now: OffsetDateTime,
+    ) -> Result<usize, InfrastructureError> {
+        let revoked = self.ports.sessions.revoke_all_for_user(user_id, reason, now).await?;
+        for session in &revoked {
+            self.revoke_access_tokens(session.id, now).await?;
+        }
+        self.revoke_user_access_tokens(user_id, now).await?;
+        Ok(revoked.len())
+    }
+
     /// Makes every access token of `user_id` issued up to `now` fail at once, on every replica.
     async fn revoke_user_access_tokens(&self, user_id: UserId, now: OffsetDateTime) -> Result<(), InfrastructureError> {
         self.ports.revocations.revoke_user_tokens(user_id, now, self.revocation_horizon(now)).await
@@ -336,7 +365,7 @@ enum LimitError {
 /// Rate-limit keys, in one place so that two use cases sharing a limit share its key.
 mod limit_keys {
     use crate::email::Email;
-    use crate::ids::SessionId;
+    use crate::ids::{SessionId, UserId};
 
     pub fn login_failures(email: &str) -> String {
         format!("login-fail:email:{email}")
@@ -360,5 +389,13 @@ mod limit_keys {
 
     pub fn refresh_session(session_id: SessionId) -> String {
         format!("refresh:session:{session_id}")
+    }
+
+    pub fn mfa_failures(user_id: UserId) -> String {
+        format!("mfa-fail:user:{user_id}")
+    }
+
+    pub fn mfa_backoff(user_id: UserId) -> String {
+        format!("mfa-backoff:user:{user_id}")
     }
 }

@@ -19,6 +19,9 @@ pub struct Session {
     pub revoked_at: Option<OffsetDateTime>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How the login proved who it was (RFC 8176 values, e.g. `pwd`, `otp`); every access token
+    /// of the session carries them as `amr`.
+    pub amr: Vec<String>,
 }
 
 impl Session {
@@ -97,6 +100,7 @@ mod tests {
             revoked_at: None,
             ip: None,
             user_agent: None,
+            amr: vec!["pwd".to_owned()],
         }
     }
 

@@ -40,7 +40,7 @@ impl TokenHash {
         decode_token_bytes(encoded).map(Self)
     }
 
-    fn of(token: &str) -> Self {
+    pub fn of(token: &str) -> Self {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 }
@@ -109,6 +109,10 @@ secret_token!(
 secret_token!(
     /// A single-use token mailed to a user (email verification, password reset).
     OneTimeToken
+);
+secret_token!(
+    /// The token of a login waiting for its second factor: short-lived and single use.
+    MfaToken
 );
 
 /// The server secret from which a refresh token's successor is derived.

@@ -110,6 +110,10 @@ pub struct Settings {
     pub mail_new_sign_in: bool,
     pub public_url: String,
     pub issuer: String,
+    /// The name authenticator apps show beside a TOTP account.
+    pub totp_issuer: String,
+    /// How long a login may wait for its second factor.
+    pub mfa_token_ttl: Duration,
     pub audience: String,
     pub master_key: Option<SecretString>,
     pub access_ttl: Duration,
@@ -384,6 +388,13 @@ impl Settings {
         if issuer.trim().is_empty() {
             return Err(ConfigError::new("AUTH_ISSUER", "must not be empty"));
         }
+        // The host of the public URL, without its port: a colon would split the app's label.
+        let public_host =
+            public_url.split("://").nth(1).unwrap_or_default().split(['/', ':']).next().unwrap_or_default();
+        let totp_issuer = parsed("AUTH_TOTP_ISSUER", public_host).trim().to_owned();
+        if totp_issuer.is_empty() || totp_issuer.chars().count() > 100 || totp_issuer.contains(':') {
+            return Err(ConfigError::new("AUTH_TOTP_ISSUER", "expected 1 to 100 characters without ':'"));
+        }
         let audience = parsed("AUTH_AUDIENCE", "authd");
         if audience.trim().is_empty() {
             return Err(ConfigError::new("AUTH_AUDIENCE", "must not be empty"));
@@ -519,6 +530,8 @@ impl Settings {
             mail_new_sign_in: flag("AUTH_MAIL_NEW_SIGN_IN", true)?,
             public_url,
             issuer,
+            totp_issuer,
+            mfa_token_ttl: duration("AUTH_MFA_TOKEN_TTL", "5m")?,
             audience,
             master_key,
             access_ttl: duration("AUTH_ACCESS_TTL", "15m")?,

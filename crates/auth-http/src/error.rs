@@ -7,9 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use auth_domain::services::{
-    AuthenticateError, ChangePasswordError, DeleteAccountError, ForgotPasswordError, GrantRoleError, LoginError,
-    ProfileError, RefreshError, RegisterError, ResendVerificationError, ResetPasswordError, RevokeSessionError,
-    SessionError, VerifyEmailError,
+    AdminError, AuthenticateError, ChangePasswordError, ConfirmTotpError, DeleteAccountError, EnrolTotpError,
+    ForgotPasswordError, GrantRoleError, LoginError, MfaLoginError, ProfileError, RefreshError, RegisterError,
+    RemoveTotpError, ResendVerificationError, ResetPasswordError, RevokeSessionError, SessionError, VerifyEmailError,
 };
 use auth_domain::{FieldError, InfrastructureError, RateLimitExceeded};
 use serde::Serialize;
@@ -103,6 +103,11 @@ impl ApiError {
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 403 for a caller whose token is valid but lacks what the route requires.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -367,6 +372,85 @@ impl From<GrantRoleError> for ApiError {
             GrantRoleError::Infrastructure(error) => Self::infrastructure(&error),
         }
     }
+}
+
+impl From<MfaLoginError> for ApiError {
+    fn from(error: MfaLoginError) -> Self {
+        match error {
+            // One code for both: either way the client asks for a code again, or logs in again.
+            MfaLoginError::InvalidMfaToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_code",
+                "the MFA token is unknown, expired or used; log in again",
+            ),
+            MfaLoginError::InvalidCode => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_mfa_code", "the code is wrong, spent or replayed")
+            }
+            MfaLoginError::AccountDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "account_disabled", "this account is disabled")
+            }
+            MfaLoginError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            MfaLoginError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<EnrolTotpError> for ApiError {
+    fn from(error: EnrolTotpError) -> Self {
+        match error {
+            EnrolTotpError::AlreadyEnabled => {
+                Self::new(StatusCode::CONFLICT, "mfa_already_enabled", "a second factor is already enabled")
+            }
+            EnrolTotpError::UserGone => Self::invalid_token("the account no longer exists"),
+            EnrolTotpError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ConfirmTotpError> for ApiError {
+    fn from(error: ConfirmTotpError) -> Self {
+        match error {
+            ConfirmTotpError::NotPending => {
+                Self::new(StatusCode::CONFLICT, "mfa_not_pending", "no TOTP enrolment is pending; start one first")
+            }
+            ConfirmTotpError::InvalidCode => Self::bad_request("invalid_mfa_code", "the code is wrong"),
+            ConfirmTotpError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            ConfirmTotpError::UserGone => Self::invalid_token("the account no longer exists"),
+            ConfirmTotpError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<RemoveTotpError> for ApiError {
+    fn from(error: RemoveTotpError) -> Self {
+        match error {
+            RemoveTotpError::NotEnabled => Self::bad_request("mfa_not_enabled", "no second factor is enabled"),
+            RemoveTotpError::InvalidCode => {
+                Self::bad_request("invalid_mfa_code", "the code is wrong, spent or replayed")
+            }
+            RemoveTotpError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            RemoveTotpError::UserGone => Self::invalid_token("the account no longer exists"),
+            RemoveTotpError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Forbidden => Self::forbidden("this needs the admin role"),
+            AdminError::NotFound => Self::not_found("no such user"),
+            AdminError::Validation(errors) => Self::validation(errors),
+            AdminError::SelfLockout => Self::new(StatusCode::CONFLICT, "self_lockout", error.to_string()),
+            AdminError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+/// Turns a query string that does not parse into a 400 (serde's message names the parameter,
+/// and query values are not secrets).
+pub fn query_error(error: &actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("the query string is invalid: {error}"))
 }
 
 /// Turns the JSON extractor's errors into problem documents: 413, 415 or 400, never a 500.

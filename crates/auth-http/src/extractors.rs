@@ -1,6 +1,7 @@
 //! Extractors: the authenticated caller, and where a request came from.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::pin::Pin;
 
@@ -50,6 +51,48 @@ impl FromRequest for Authenticated {
             // of the kind the logs keep out (no email, no IP).
             tracing::Span::current().record("user.id", tracing::field::display(principal.user_id));
             Ok(Self(principal))
+        })
+    }
+}
+
+/// A role that routes can require of their caller.
+pub trait RequiredRole {
+    const ROLE: &'static str;
+}
+
+/// The `admin` role of the operator routes.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminRole;
+
+impl RequiredRole for AdminRole {
+    const ROLE: &'static str = auth_domain::services::ADMIN_ROLE;
+}
+
+/// A caller authenticated as by [`Authenticated`] whose token carries the role `R`: 401 without a
+/// valid token, 403 `forbidden` with one that lacks the role. Tokens carry the roles of their
+/// issue; removing a role revokes the user's live tokens, so a stale claim does not outlive it.
+#[derive(Debug, Clone)]
+pub struct Authorized<R> {
+    pub principal: Principal,
+    role: PhantomData<R>,
+}
+
+/// A caller with the `admin` role.
+pub type AdminCaller = Authorized<AdminRole>;
+
+impl<R: RequiredRole + 'static> FromRequest for Authorized<R> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticated = Authenticated::from_request(request, payload);
+        Box::pin(async move {
+            let Authenticated(principal) = authenticated.await?;
+            if principal.roles.iter().any(|role| role == R::ROLE) {
+                Ok(Self { principal, role: PhantomData })
+            } else {
+                Err(ApiError::forbidden(format!("this needs the {} role", R::ROLE)))
+            }
         })
     }
 }

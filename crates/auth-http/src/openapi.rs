@@ -54,6 +54,8 @@ route serves gets 404 `not_found`.
     tags(
         (name = "auth", description = "Register, verify, log in, refresh, log out, reset a password, and the gateway check."),
         (name = "users", description = "The caller's own account and sessions."),
+        (name = "mfa", description = "The caller's second factor: TOTP and recovery codes."),
+        (name = "admin", description = "Operators: manage accounts and read the audit log (role `admin`)."),
         (name = "keys", description = "The public keys that verify access tokens."),
         (name = "operations", description = "Liveness, readiness and metrics, for the platform."),
         (name = "docs", description = "This document, and a page that renders it."),

@@ -1,8 +1,10 @@
 //! The HTTP routes, thin: decode the request, call one use case, encode its answer.
 
+mod admin;
 mod auth;
 mod docs;
 pub mod health;
+mod mfa;
 mod users;
 mod well_known;
 
@@ -43,6 +45,7 @@ route_table! {
     post "/v1/auth/verify-email" => auth::verify_email,
     post "/v1/auth/verify-email/resend" => auth::resend_verification,
     post "/v1/auth/login" => auth::login,
+    post "/v1/auth/login/mfa" => auth::login_mfa,
     post "/v1/auth/refresh" => auth::refresh,
     post "/v1/auth/logout" => auth::logout,
     post "/v1/auth/logout-all" => auth::logout_all,
@@ -55,6 +58,15 @@ route_table! {
     post "/v1/users/me/password" => users::change_password,
     get "/v1/users/me/sessions" => users::sessions,
     delete "/v1/users/me/sessions/{id}" => users::revoke_session,
+    post "/v1/users/me/mfa/totp" => mfa::begin_totp,
+    post "/v1/users/me/mfa/totp/confirm" => mfa::confirm_totp,
+    delete "/v1/users/me/mfa/totp" => mfa::remove_totp,
+    get "/v1/admin/users" => admin::list_users,
+    get "/v1/admin/users/{id}" => admin::get_user,
+    patch "/v1/admin/users/{id}" => admin::update_user,
+    delete "/v1/admin/users/{id}" => admin::delete_user,
+    post "/v1/admin/users/{id}/sessions/revoke" => admin::revoke_user_sessions,
+    get "/v1/admin/audit" => admin::audit_events,
     get "/.well-known/jwks.json" => well_known::jwks,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,

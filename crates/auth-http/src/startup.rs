@@ -17,27 +17,28 @@ use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_sig
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::outbox::OutboxMailer;
 use auth_adapters::postgres::{
-    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository, PostgresSessionRepository,
-    PostgresSigningKeyStore, PostgresUserRepository,
+    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository,
+    PostgresSecondFactorRepository, PostgresSessionRepository, PostgresSigningKeyStore, PostgresUserRepository,
 };
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sealed_mail::MailSealer;
+use auth_adapters::sealed_totp::TotpSealer;
 use auth_adapters::smtp::SmtpMailer;
 use auth_adapters::sqlite::{
-    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSessionRepository,
-    SqliteSigningKeyStore, SqliteUserRepository,
+    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSecondFactorRepository,
+    SqliteSessionRepository, SqliteSigningKeyStore, SqliteUserRepository,
 };
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
 use auth_domain::ports::{
     AuditLog, Clock, IdGenerator, MailQueue, Mailer, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter,
-    RevocationStore, SessionRepository, SigningKeyStore, UserRepository,
+    RevocationStore, SecondFactorRepository, SessionRepository, SigningKeyStore, UserRepository,
 };
 use auth_domain::services::{MailDelivery, MailDeliveryPolicy};
 use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
 use secrecy::{ExposeSecret, SecretBox};
 
 use crate::config::{DatabaseSettings, Settings, StoreSettings};
-use crate::error::{ApiError, json_error};
+use crate::error::{ApiError, json_error, query_error};
 use crate::extractors::TrustedProxies;
 use crate::request_id::{ResponseHeaders, middleware};
 use crate::routes;
@@ -112,7 +113,9 @@ impl Database {
         }
     }
 
-    fn repositories(&self, ids: &Arc<dyn IdGenerator>, sealer: &MailSealer) -> Repositories {
+    fn repositories(&self, ids: &Arc<dyn IdGenerator>, master_key: &MasterKey) -> Repositories {
+        let sealer = &MailSealer::new(master_key);
+        let totp_sealer = TotpSealer::new(master_key);
         match self {
             Self::Sqlite(database) => Repositories {
                 users: Arc::new(SqliteUserRepository::new(database.clone(), sealer.clone())),
@@ -120,6 +123,7 @@ impl Database {
                 one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone(), sealer.clone())),
                 audit: Arc::new(SqliteAuditLog::new(database.clone(), ids.clone())),
                 mail_queue: Arc::new(SqliteMailQueue::new(database.clone(), sealer.clone())),
+                second_factors: Arc::new(SqliteSecondFactorRepository::new(database.clone(), totp_sealer)),
             },
             Self::Postgres(database) => Repositories {
                 users: Arc::new(PostgresUserRepository::new(database.clone(), sealer.clone())),
@@ -127,6 +131,7 @@ impl Database {
                 one_time_tokens: Arc::new(PostgresOneTimeTokenRepository::new(database.clone(), sealer.clone())),
                 audit: Arc::new(PostgresAuditLog::new(database.clone(), ids.clone())),
                 mail_queue: Arc::new(PostgresMailQueue::new(database.clone(), sealer.clone())),
+                second_factors: Arc::new(PostgresSecondFactorRepository::new(database.clone(), totp_sealer)),
             },
         }
     }
@@ -136,8 +141,8 @@ impl Database {
     /// # Errors
     /// When the master key cannot be had.
     pub fn mail_queue(&self, settings: &Settings) -> anyhow::Result<Arc<dyn MailQueue>> {
-        let sealer = MailSealer::new(&master_key(settings)?);
-        Ok(self.repositories(&(Arc::new(UuidV7Generator) as Arc<dyn IdGenerator>), &sealer).mail_queue)
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+        Ok(self.repositories(&ids, &master_key(settings)?).mail_queue)
     }
 
     /// Connections open, and of those how many are in use.
@@ -163,6 +168,7 @@ struct Repositories {
     one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     audit: Arc<dyn AuditLog>,
     mail_queue: Arc<dyn MailQueue>,
+    second_factors: Arc<dyn SecondFactorRepository>,
 }
 
 /// What the health and metrics routes look at.
@@ -457,8 +463,8 @@ impl Components {
             }
         };
 
-        let sealer = MailSealer::new(&master_key);
-        let Repositories { users, sessions, one_time_tokens, audit, mail_queue } = database.repositories(&ids, &sealer);
+        let Repositories { users, sessions, one_time_tokens, audit, mail_queue, second_factors } =
+            database.repositories(&ids, &master_key);
         let mail_delivery = MailDelivery::new(
             mail_queue.clone(),
             mailer,
@@ -479,6 +485,7 @@ impl Components {
             revocations,
             rate_limiter,
             mail_queue: mail_queue.clone(),
+            second_factors,
             hasher: Arc::new(hasher),
             breached_passwords: match &settings.breached_passwords {
                 Some(path) => Arc::new(
@@ -503,6 +510,8 @@ impl Components {
             reset_password_ttl: to_time(settings.reset_password_ttl),
             require_email_verification: settings.require_email_verification,
             notify_new_sign_in: settings.mail_new_sign_in,
+            totp_issuer: settings.totp_issuer.clone(),
+            mfa_token_ttl: to_time(settings.mfa_token_ttl),
             password: PasswordPolicy {
                 min_length: settings.password_min_length,
                 min_score: settings.password_min_score,
@@ -671,6 +680,7 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
                     .error_handler(|error, _| json_error(error).into()),
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into()))
+            .app_data(web::QueryConfig::default().error_handler(|error, _| query_error(&error).into()))
             .configure(routes::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("no route matches this method and path"))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use auth_domain::ports::{AuditLog, IdGenerator};
+use auth_domain::ports::{AuditLog, AuditQuery, AuditRecord, IdGenerator};
 use auth_domain::{InfrastructureError, NewAuditEvent};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
@@ -166,5 +166,48 @@ impl AuditLog for PostgresAuditLog {
                 })
             })
             .await
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, InfrastructureError> {
+        let query = query.clone();
+        let rows: Vec<StoredAuditRow> = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    let mut statement = audit_events::table
+                        .select(StoredAuditRow::as_select())
+                        .order(audit_events::seq.asc())
+                        .limit(i64::from(query.limit))
+                        .into_boxed();
+                    if let Some(user_id) = query.user_id {
+                        statement = statement.filter(audit_events::user_id.eq(user_id.as_uuid()));
+                    }
+                    if let Some(event) = query.event {
+                        statement = statement.filter(audit_events::event.eq(event));
+                    }
+                    if let Some(since) = query.since {
+                        statement = statement.filter(audit_events::created_at.ge(since));
+                    }
+                    if let Some(after) = query.after {
+                        statement = statement.filter(audit_events::seq.gt(after));
+                    }
+                    statement.load(connection).await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditRecord {
+                seq: row.seq,
+                id: row.id,
+                user_id: row.user_id.map(auth_domain::UserId::from_uuid),
+                session_id: row.session_id.map(auth_domain::SessionId::from_uuid),
+                event: row.event,
+                ip: row.ip,
+                user_agent: row.user_agent,
+                detail: row.detail,
+                created_at: row.created_at,
+            })
+            .collect())
     }
 }

@@ -63,6 +63,7 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        amr -> Array<Text>,
     }
 }
 
@@ -93,16 +94,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        password_fingerprint -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Uuid,
+        sealed_secret -> Text,
+        confirmed_at -> Nullable<Timestamptz>,
+        last_used_step -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     mail_queue,
+    mfa_challenges,
     one_time_tokens,
+    recovery_codes,
     refresh_tokens,
     sessions,
     signing_keys,
+    totp_credentials,
     users,
 );

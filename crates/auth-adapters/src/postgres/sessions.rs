@@ -28,6 +28,7 @@ struct SessionRow {
     revoke_reason: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    amr: Vec<String>,
 }
 
 impl SessionRow {
@@ -43,6 +44,7 @@ impl SessionRow {
             revoke_reason: None,
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
+            amr: session.amr.clone(),
         }
     }
 }
@@ -59,6 +61,7 @@ impl From<SessionRow> for Session {
             revoked_at: row.revoked_at,
             ip: row.ip,
             user_agent: row.user_agent,
+            amr: row.amr,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{MailedToken, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
@@ -242,5 +242,42 @@ impl UserRepository for PostgresUserRepository {
             })
         })
         .await
+    }
+
+    async fn set_disabled(&self, id: UserId, disabled: bool, at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        self.update_one(move |connection| {
+            Box::pin(async move {
+                diesel::update(users::table.find(id.as_uuid()))
+                    .set((users::disabled.eq(disabled), users::updated_at.eq(at)))
+                    .execute(connection)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, query: &UserQuery) -> Result<Vec<User>, InfrastructureError> {
+        let query = query.clone();
+        let rows: Vec<UserRow> = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    let mut statement = users::table
+                        .select(UserRow::as_select())
+                        .order(users::id.asc())
+                        .limit(i64::from(query.limit))
+                        .into_boxed();
+                    if let Some(after) = query.after {
+                        statement = statement.filter(users::id.gt(after.as_uuid()));
+                    }
+                    if let Some(text) = &query.email_contains {
+                        statement =
+                            statement.filter(users::email.like(crate::stored::contains_pattern(text)).escape('\\'));
+                    }
+                    statement.load(connection).await
+                })
+            })
+            .await?;
+        rows.into_iter().map(UserRow::into_user).collect::<Result<_, _>>().map_err(InfrastructureError::unexpected)
     }
 }

@@ -1,8 +1,8 @@
 //! [`AuditLog`] on SQLite: append-only rows, hash-chained.
 
 use async_trait::async_trait;
-use auth_domain::ports::AuditLog;
-use auth_domain::{InfrastructureError, NewAuditEvent};
+use auth_domain::ports::{AuditLog, AuditQuery, AuditRecord};
+use auth_domain::{InfrastructureError, NewAuditEvent, SessionId, UserId};
 use diesel::prelude::*;
 
 use super::schema::audit_events;
@@ -144,5 +144,52 @@ impl AuditLog for SqliteAuditLog {
                 Ok(())
             })
             .await
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, InfrastructureError> {
+        let query = query.clone();
+        self.database
+            .read(move |connection| {
+                let mut statement = audit_events::table
+                    .select(StoredAuditRow::as_select())
+                    .order(audit_events::seq.asc())
+                    .limit(i64::from(query.limit))
+                    .into_boxed();
+                if let Some(user_id) = query.user_id {
+                    statement = statement.filter(audit_events::user_id.eq(user_id.to_string()));
+                }
+                if let Some(event) = query.event {
+                    statement = statement.filter(audit_events::event.eq(event));
+                }
+                if let Some(since) = query.since {
+                    statement = statement.filter(audit_events::created_at.ge(encode_instant(since)));
+                }
+                if let Some(after) = query.after {
+                    // A position past any SQLite integer leaves nothing after it.
+                    let after = i32::try_from(after).unwrap_or(i32::MAX);
+                    statement = statement.filter(audit_events::seq.gt(after));
+                }
+                let rows: Vec<StoredAuditRow> = statement.load(connection)?;
+                rows.into_iter().map(StoredAuditRow::into_record).collect()
+            })
+            .await
+    }
+}
+
+impl StoredAuditRow {
+    fn into_record(self) -> Result<AuditRecord, diesel::result::Error> {
+        let optional_uuid = |text: Option<String>| text.as_deref().map(super::decode_uuid).transpose();
+        Ok(AuditRecord {
+            seq: i64::from(self.seq.unwrap_or_default()),
+            id: super::decode_uuid(&self.id)?,
+            user_id: optional_uuid(self.user_id)?.map(UserId::from_uuid),
+            session_id: optional_uuid(self.session_id)?.map(SessionId::from_uuid),
+            event: self.event,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            detail: serde_json::from_str(&self.detail)
+                .map_err(|error| super::corrupt(format!("bad audit detail: {error}")))?,
+            created_at: super::decode_instant(&self.created_at)?,
+        })
     }
 }

@@ -63,6 +63,7 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -93,16 +94,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        password_fingerprint -> Text,
+        created_at -> Text,
+        expires_at -> Text,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        sealed_secret -> Text,
+        confirmed_at -> Nullable<Text>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> Text,
+    }
+}
+
+diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     mail_queue,
+    mfa_challenges,
     one_time_tokens,
+    recovery_codes,
     refresh_tokens,
     sessions,
     signing_keys,
+    totp_credentials,
     users,
 );

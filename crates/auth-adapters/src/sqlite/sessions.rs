@@ -26,6 +26,8 @@ struct SessionRow {
     revoke_reason: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// A JSON array of strings.
+    amr: String,
 }
 
 impl SessionRow {
@@ -41,6 +43,7 @@ impl SessionRow {
             revoke_reason: None,
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
+            amr: serde_json::to_string(&session.amr).expect("strings serialise"),
         }
     }
 
@@ -55,6 +58,7 @@ impl SessionRow {
             revoked_at: self.revoked_at.as_deref().map(decode_instant).transpose()?,
             ip: self.ip,
             user_agent: self.user_agent,
+            amr: serde_json::from_str(&self.amr).map_err(|error| corrupt(format!("bad amr: {error}")))?,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{MailedToken, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
@@ -218,5 +218,34 @@ impl UserRepository for SqliteUserRepository {
                 .execute(connection)
         })
         .await
+    }
+
+    async fn set_disabled(&self, id: UserId, disabled: bool, at: OffsetDateTime) -> Result<(), UserRepositoryError> {
+        self.update_one(id, move |connection, id| {
+            diesel::update(users::table.find(id))
+                .set((users::disabled.eq(disabled), users::updated_at.eq(encode_instant(at))))
+                .execute(connection)
+        })
+        .await
+    }
+
+    async fn list(&self, query: &UserQuery) -> Result<Vec<User>, InfrastructureError> {
+        let query = query.clone();
+        self.database
+            .read(move |connection| {
+                let mut statement = users::table
+                    .select(UserRow::as_select())
+                    .order(users::id.asc())
+                    .limit(i64::from(query.limit))
+                    .into_boxed();
+                if let Some(after) = query.after {
+                    statement = statement.filter(users::id.gt(after.to_string()));
+                }
+                if let Some(text) = &query.email_contains {
+                    statement = statement.filter(users::email.like(crate::stored::contains_pattern(text)).escape('\\'));
+                }
+                statement.load::<UserRow>(connection)?.into_iter().map(UserRow::into_user).collect()
+            })
+            .await
     }
 }

@@ -1,13 +1,14 @@
-//! The contract of `AuditLog` (appends succeed, alone or concurrently), and each log's hash chain.
+//! The contract of `AuditLog` (appends succeed, alone or concurrently; queries filter and page in
+//! append order), and each log's hash chain.
 //!
-//! The port has no read side, so the contract can only hold the log to accepting events. What the
+//! What the
 //! SQLite and PostgreSQL logs promise beyond the port (rows that chain by hash, never rewritten;
 //! the IP and user agent of a deleted user's rows erased while the chain still verifies; a
 //! personal field altered behind the log's back detected) is checked through their
 //! `verify_chain` and by reading and writing their table directly, in [`sqlite_only`] and
 //! [`postgres_only`].
 
-use auth_domain::ports::{AuditLog, UserRepository};
+use auth_domain::ports::{AuditLog, AuditQuery, UserRepository};
 use auth_domain::{AuditEventKind, NewAuditEvent, SessionId, UserId};
 use serde_json::json;
 use uuid::Uuid;
@@ -134,6 +135,85 @@ pub async fn concurrent_appends_all_succeed(audit_log: &dyn AuditLog) {
     }
 }
 
+fn query(limit: u32) -> AuditQuery {
+    AuditQuery { user_id: None, event: None, since: None, after: None, limit }
+}
+
+pub async fn a_query_returns_events_as_appended_oldest_first(audit_log: &dyn AuditLog) {
+    let first = a_full_event(AuditEventKind::LoginFailed);
+    let second = a_bare_event(AuditEventKind::LoginSucceeded);
+    audit_log.append(first.clone()).await.expect("appended");
+    audit_log.append(second.clone()).await.expect("appended");
+
+    let records = audit_log.query(&query(10)).await.expect("the query succeeds");
+
+    assert_eq!(records.len(), 2);
+    assert!(records[0].seq < records[1].seq);
+    let record = &records[0];
+    assert_eq!(record.event, "login_failed");
+    assert_eq!((record.user_id, record.session_id), (first.user_id, first.session_id));
+    assert_eq!(
+        (record.ip.as_deref(), record.user_agent.as_deref()),
+        (first.ip.as_deref(), first.user_agent.as_deref())
+    );
+    assert_eq!(record.detail, first.detail);
+    assert_eq!(record.created_at, first.created_at);
+    assert_eq!(records[1].event, "login_succeeded");
+    assert_eq!(records[1].user_id, None);
+}
+
+pub async fn a_query_filters_by_user_event_and_instant(audit_log: &dyn AuditLog) {
+    let user_id = UserId::from_uuid(Uuid::new_v4());
+    let earlier = now() - time::Duration::hours(1);
+    let mut old = a_bare_event(AuditEventKind::LoginFailed);
+    old.user_id = Some(user_id);
+    old.created_at = earlier;
+    let mut recent = a_bare_event(AuditEventKind::LoginFailed);
+    recent.user_id = Some(user_id);
+    let mut other_event = a_bare_event(AuditEventKind::Logout);
+    other_event.user_id = Some(user_id);
+    let stranger = a_full_event(AuditEventKind::LoginFailed);
+    for event in [old, recent.clone(), other_event, stranger] {
+        audit_log.append(event).await.expect("appended");
+    }
+
+    let by_user = AuditQuery { user_id: Some(user_id), ..query(10) };
+    assert_eq!(audit_log.query(&by_user).await.expect("queried").len(), 3);
+    let by_user_and_event = AuditQuery { event: Some("login_failed".to_owned()), ..by_user.clone() };
+    assert_eq!(audit_log.query(&by_user_and_event).await.expect("queried").len(), 2);
+    let since = AuditQuery { since: Some(recent.created_at), ..by_user_and_event };
+    let found = audit_log.query(&since).await.expect("queried");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].created_at, recent.created_at);
+    let unknown = AuditQuery { event: Some("no_such_event".to_owned()), ..query(10) };
+    assert!(audit_log.query(&unknown).await.expect("queried").is_empty());
+}
+
+pub async fn paging_after_the_last_seen_position_skips_and_repeats_nothing(audit_log: &dyn AuditLog) {
+    for _ in 0..5 {
+        audit_log.append(a_bare_event(AuditEventKind::LoginFailed)).await.expect("appended");
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = audit_log.query(&AuditQuery { after, ..query(2) }).await.expect("queried");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|record| record.seq);
+        seen.extend(page.iter().map(|record| record.id));
+        // Appended while paging: it comes after every row seen so far, so the paging finds it.
+        if seen.len() == 2 {
+            audit_log.append(a_bare_event(AuditEventKind::Logout)).await.expect("appended");
+        }
+    }
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((seen.len(), distinct.len()), (6, 6));
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -143,6 +223,9 @@ contract_tests! {
     tests: [
         appending_events_succeeds,
         concurrent_appends_all_succeed,
+        a_query_returns_events_as_appended_oldest_first,
+        a_query_filters_by_user_event_and_instant,
+        paging_after_the_last_seen_position_skips_and_repeats_nothing,
     ],
 }
 

@@ -21,14 +21,15 @@ use std::time::Duration;
 use auth_adapters::keys::MasterKey;
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::postgres::{
-    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository, PostgresSessionRepository,
-    PostgresSigningKeyStore, PostgresUserRepository,
+    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository,
+    PostgresSecondFactorRepository, PostgresSessionRepository, PostgresSigningKeyStore, PostgresUserRepository,
 };
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sealed_mail::MailSealer;
+use auth_adapters::sealed_totp::TotpSealer;
 use auth_adapters::sqlite::{
-    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSessionRepository,
-    SqliteSigningKeyStore, SqliteUserRepository,
+    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSecondFactorRepository,
+    SqliteSessionRepository, SqliteSigningKeyStore, SqliteUserRepository,
 };
 use auth_adapters::system::UuidV7Generator;
 use tempfile::TempDir;
@@ -114,6 +115,7 @@ pub struct SqliteFixture {
     pub audit_log: SqliteAuditLog,
     pub signing_keys: SqliteSigningKeyStore,
     pub mail_queue: SqliteMailQueue,
+    pub second_factors: SqliteSecondFactorRepository,
     /// Over the same database, sealing under another master key than every field above.
     pub mail_queue_under_another_key: SqliteMailQueue,
     /// The database file, for the SQLite-only tests that read the tables directly.
@@ -136,6 +138,7 @@ pub async fn sqlite() -> SqliteFixture {
         audit_log: SqliteAuditLog::new(database.clone(), Arc::new(UuidV7Generator)),
         signing_keys: SqliteSigningKeyStore::new(database.clone()),
         mail_queue: SqliteMailQueue::new(database.clone(), sealer),
+        second_factors: SqliteSecondFactorRepository::new(database.clone(), TotpSealer::new(&MasterKey::generate())),
         mail_queue_under_another_key: SqliteMailQueue::new(database, MailSealer::new(&MasterKey::generate())),
         database_path,
         _folder: folder,
@@ -198,6 +201,7 @@ pub struct PostgresFixture {
     pub audit_log: PostgresAuditLog,
     pub signing_keys: PostgresSigningKeyStore,
     pub mail_queue: PostgresMailQueue,
+    pub second_factors: PostgresSecondFactorRepository,
     /// Over the same schema, sealing under another master key than every field above.
     pub mail_queue_under_another_key: PostgresMailQueue,
     /// A URL whose connections use the fixture's schema, for the PostgreSQL-only tests.
@@ -228,6 +232,7 @@ pub async fn postgres() -> Option<PostgresFixture> {
         audit_log: PostgresAuditLog::new(database.clone(), Arc::new(UuidV7Generator)),
         signing_keys: PostgresSigningKeyStore::new(database.clone()),
         mail_queue: PostgresMailQueue::new(database.clone(), sealer),
+        second_factors: PostgresSecondFactorRepository::new(database.clone(), TotpSealer::new(&MasterKey::generate())),
         mail_queue_under_another_key: PostgresMailQueue::new(database, MailSealer::new(&MasterKey::generate())),
         url,
     })

@@ -68,6 +68,7 @@ mod one_time_tokens;
 mod rate_limiter;
 mod redis_store;
 mod revocation_store;
+mod second_factor;
 mod sessions;
 mod signing_keys;
 mod users;

@@ -26,6 +26,8 @@ fn a_session(user_id: UserId, created_at: OffsetDateTime) -> Session {
         revoked_at: None,
         ip: Some("203.0.113.7".to_owned()),
         user_agent: Some("contract-tests/1.0".to_owned()),
+        // Not the default, so that a store dropping it is caught.
+        amr: vec!["pwd".to_owned(), "otp".to_owned()],
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The mails that its methods queue in the transaction of their change are checked in [`outbox`].
 
-use auth_domain::ports::{MailedToken, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::User;
 use auth_domain::{Email, PasswordHash, UserId};
 use uuid::Uuid;
@@ -153,6 +153,7 @@ pub async fn changing_an_unknown_user_is_not_found(users: &dyn UserRepository) {
             users.update_password_hash(unknown, &PasswordHash::new("$argon2id$x"), at, None).await,
         ),
         ("set_roles", users.set_roles(unknown, &[role("admin")], at).await),
+        ("set_disabled", users.set_disabled(unknown, true, at).await),
     ];
 
     for (operation, outcome) in outcomes {
@@ -177,6 +178,59 @@ pub async fn a_deleted_user_is_gone_and_its_email_is_free_again(users: &dyn User
     users.insert(&successor, &a_verification_of(&successor)).await.expect("the address can register again");
 }
 
+pub async fn disabling_changes_only_that_and_updated_at(users: &dyn UserRepository) {
+    let (target, bystander) = a_user_and_a_bystander(users).await;
+    let at = now();
+
+    users.set_disabled(target.id, true, at).await.expect("disabled");
+    assert_eq!(stored(users, target.id).await, User { disabled: true, updated_at: at, ..target.clone() });
+    users.set_disabled(target.id, false, at).await.expect("enabled");
+    assert_eq!(stored(users, target.id).await, User { disabled: false, updated_at: at, ..target });
+    assert_eq!(stored(users, bystander.id).await, bystander);
+}
+
+/// `count` stored users, with ids in the order of their index `n` and the email `{tag}{n}@example.com`.
+async fn users_in_id_order(users: &dyn UserRepository, tag: &str, count: u128) -> Vec<User> {
+    let base = Uuid::now_v7().as_u128();
+    let mut stored_users = Vec::new();
+    for n in 0..count {
+        let mut user = a_user();
+        user.id = UserId::from_uuid(Uuid::from_u128(base + n));
+        user.email = Email::parse(&format!("{tag}{n}@example.com")).expect("still an email");
+        users.insert(&user, &a_verification_of(&user)).await.expect("stored");
+        stored_users.push(user);
+    }
+    stored_users
+}
+
+pub async fn listing_pages_through_users_in_id_order(users: &dyn UserRepository) {
+    let tag = format!("list{}-", Uuid::new_v4().simple());
+    let expected = users_in_id_order(users, &tag, 5).await;
+    let page = |after: Option<UserId>| UserQuery { email_contains: Some(tag.clone()), after, limit: 2 };
+
+    let first = users.list(&page(None)).await.expect("listed");
+    let second = users.list(&page(first.last().map(|user| user.id))).await.expect("listed");
+    let third = users.list(&page(second.last().map(|user| user.id))).await.expect("listed");
+    let rest = users.list(&page(third.last().map(|user| user.id))).await.expect("listed");
+
+    assert_eq!([first, second, third].concat(), expected);
+    assert!(rest.is_empty());
+}
+
+pub async fn listing_filters_by_a_part_of_the_email_taken_literally(users: &dyn UserRepository) {
+    let tag = format!("find{}-", Uuid::new_v4().simple());
+    let expected = users_in_id_order(users, &tag, 2).await;
+    let everyone = |text: &str| UserQuery { email_contains: Some(text.to_owned()), after: None, limit: 100 };
+
+    assert_eq!(users.list(&everyone(&tag)).await.expect("listed"), expected);
+    assert_eq!(users.list(&everyone(&format!("{tag}1"))).await.expect("listed"), expected[1..]);
+    // `%` and `_` are LIKE's wildcards; here they are only characters no email of these has.
+    assert!(users.list(&everyone(&format!("{tag}%"))).await.expect("listed").is_empty());
+    assert!(users.list(&everyone(&format!("{tag}_"))).await.expect("listed").is_empty());
+    let unfiltered = users.list(&UserQuery { email_contains: None, after: None, limit: 1000 }).await.expect("listed");
+    assert!(expected.iter().all(|user| unfiltered.contains(user)));
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -194,6 +248,9 @@ contract_tests! {
         setting_roles_replaces_them_and_changes_only_that_and_updated_at,
         changing_an_unknown_user_is_not_found,
         a_deleted_user_is_gone_and_its_email_is_free_again,
+        disabling_changes_only_that_and_updated_at,
+        listing_pages_through_users_in_id_order,
+        listing_filters_by_a_part_of_the_email_taken_literally,
     ],
 }
 

@@ -22,6 +22,16 @@ pub enum UserRepositoryError {
     Infrastructure(#[from] InfrastructureError),
 }
 
+/// One page of users in a stable order (by id, which is time-ordered), for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only users whose (normalised) email contains this text, compared case-insensitively.
+    pub email_contains: Option<String>,
+    /// Only users after this one in the order: the previous page's last user.
+    pub after: Option<UserId>,
+    pub limit: u32,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
@@ -77,4 +87,14 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// [`UserRepositoryError::NotFound`] when there is no such user.
     async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError>;
+
+    /// Disables or re-enables the account.
+    ///
+    /// # Errors
+    /// [`UserRepositoryError::NotFound`] when there is no such user.
+    async fn set_disabled(&self, id: UserId, disabled: bool, at: OffsetDateTime) -> Result<(), UserRepositoryError>;
+
+    /// Users in id order, after `query.after`, at most `query.limit` of them. Users inserted
+    /// meanwhile never shift a later page: ids only grow.
+    async fn list(&self, query: &UserQuery) -> Result<Vec<User>, InfrastructureError>;
 }

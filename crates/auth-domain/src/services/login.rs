@@ -3,6 +3,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::mfa::MfaChallengeIssued;
 use super::{AuthService, LimitError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
@@ -30,6 +31,15 @@ pub(super) enum PasswordConfirmation {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+}
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A new session and its tokens.
+    Authenticated(TokenPair),
+    /// The account has a second factor: the login completes with it and this challenge.
+    MfaRequired(MfaChallengeIssued),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +78,8 @@ impl From<HashError> for LoginError {
 }
 
 impl AuthService {
-    /// Checks the credentials and opens a session.
+    /// Checks the credentials and opens a session, or, when the account has a second factor,
+    /// hands out the challenge that [`AuthService::complete_mfa_login`] completes.
     ///
     /// An unknown email costs the same password verification as a wrong password and gets the
     /// same error. Whether the account is verified or disabled is told only to a caller who
@@ -76,7 +87,7 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`LoginError`]; failed attempts count per email (known or not) and all attempts per IP.
-    pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<TokenPair, LoginError> {
+    pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<LoginOutcome, LoginError> {
         if let Some(ip) = &context.ip {
             self.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
         }
@@ -134,6 +145,22 @@ impl AuthService {
             }
         }
 
+        if user.mfa_enabled {
+            return Ok(LoginOutcome::MfaRequired(self.issue_mfa_challenge(&user, now).await?));
+        }
+        let pair = self.open_session(user, vec!["pwd".to_owned()], context, now, json!({})).await?;
+        Ok(LoginOutcome::Authenticated(pair))
+    }
+
+    /// Opens a session for a user who proved who they are with `amr`, and signs its first tokens.
+    pub(super) async fn open_session(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        context: &RequestContext,
+        now: OffsetDateTime,
+        audit_detail: serde_json::Value,
+    ) -> Result<TokenPair, InfrastructureError> {
         let session = Session {
             id: SessionId::from_uuid(self.ports.ids.new_id()),
             user_id: user.id,
@@ -144,14 +171,15 @@ impl AuthService {
             revoked_at: None,
             ip: context.ip.clone(),
             user_agent: context.user_agent.clone(),
+            amr,
         };
         let refresh_token = self.new_refresh_token();
         let record =
             RefreshTokenRecord { hash: refresh_token.hash(), session_id: session.id, issued_at: now, rotated_at: None };
         let notice = self.sign_in_notice(&user, context, now).await?;
         self.ports.sessions.create(&session, &record, notice).await?;
-        self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, json!({})).await?;
-        Ok(self.issue_token_pair(user, &session, refresh_token, now)?)
+        self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, audit_detail).await?;
+        self.issue_token_pair(user, &session, refresh_token, now)
     }
 
     /// The "new sign-in" mail, unless it is off or a live session of the user already comes from
@@ -237,13 +265,8 @@ impl AuthService {
         Ok(())
     }
 
-    pub(super) async fn record_login_failure(
-        &self,
-        failure_key: &str,
-        backoff_key: &str,
-        user: Option<&crate::user::User>,
-        context: &RequestContext,
-    ) -> Result<(), InfrastructureError> {
+    /// Counts one failure under the failed-login limit, and starts the back-off it earns.
+    pub(super) async fn count_failure(&self, failure_key: &str, backoff_key: &str) -> Result<(), InfrastructureError> {
         if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
             let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
             let failures = limit.max.saturating_sub(decision.remaining);
@@ -251,6 +274,17 @@ impl AuthService {
                 self.ports.rate_limiter.block(backoff_key, wait).await?;
             }
         }
+        Ok(())
+    }
+
+    pub(super) async fn record_login_failure(
+        &self,
+        failure_key: &str,
+        backoff_key: &str,
+        user: Option<&crate::user::User>,
+        context: &RequestContext,
+    ) -> Result<(), InfrastructureError> {
+        self.count_failure(failure_key, backoff_key).await?;
         let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
         self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
             .await

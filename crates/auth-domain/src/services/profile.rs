@@ -161,7 +161,8 @@ impl AuthService {
         self.change_roles(email, role, true).await
     }
 
-    /// Removes a role from the account of `email` (idempotent).
+    /// Removes a role from the account of `email` (idempotent). The account's live access tokens
+    /// stop working at once, so that no token keeps claiming the role.
     ///
     /// # Errors
     /// [`GrantRoleError::UnknownUser`] when no account has this email.
@@ -185,6 +186,10 @@ impl AuthService {
                 .set_roles(user.id, &roles, self.now())
                 .await
                 .map_err(|error| from_repository(error, GrantRoleError::UnknownUser))?;
+            if !grant {
+                // The live tokens still claim the role; the next one, after a refresh, will not.
+                self.revoke_user_access_tokens(user.id, self.now()).await?;
+            }
             let kind = if grant { AuditEventKind::RoleGranted } else { AuditEventKind::RoleRevoked };
             self.audit(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() })).await?;
         }

@@ -17,7 +17,7 @@ use crate::password::PasswordHash;
 use crate::ports::{
     MockAccessTokenCodec, MockAuditLog, MockBreachedPasswords, MockClock, MockIdGenerator, MockMailQueue,
     MockOneTimeTokenRepository, MockPasswordHasher, MockRandomSource, MockRateLimiter, MockRevocationStore,
-    MockSessionRepository, MockUserRepository, NoBreachedPasswords,
+    MockSecondFactorRepository, MockSessionRepository, MockUserRepository, NoBreachedPasswords,
 };
 use crate::rate_limit::{RateDecision, RateLimit, RateLimitExceeded};
 use crate::session::Session;
@@ -47,6 +47,7 @@ pub(super) struct PortMocks {
     pub(super) revocations: MockRevocationStore,
     pub(super) rate_limiter: MockRateLimiter,
     pub(super) mail_queue: MockMailQueue,
+    pub(super) second_factors: MockSecondFactorRepository,
     pub(super) hasher: MockPasswordHasher,
     /// `None`: no breached-password list, as when none is configured.
     pub(super) breached_passwords: Option<MockBreachedPasswords>,
@@ -75,6 +76,7 @@ impl PortMocks {
             revocations: MockRevocationStore::new(),
             rate_limiter: MockRateLimiter::new(),
             mail_queue: MockMailQueue::new(),
+            second_factors: MockSecondFactorRepository::new(),
             hasher: MockPasswordHasher::new(),
             breached_passwords: None,
             tokens: MockAccessTokenCodec::new(),
@@ -138,6 +140,7 @@ impl PortMocks {
             revocations: Arc::new(self.revocations),
             rate_limiter: Arc::new(self.rate_limiter),
             mail_queue: Arc::new(self.mail_queue),
+            second_factors: Arc::new(self.second_factors),
             hasher: Arc::new(self.hasher),
             breached_passwords: match self.breached_passwords {
                 Some(mock) => Arc::new(mock),
@@ -244,6 +247,7 @@ pub(super) fn session_of(user: &User) -> Session {
         revoked_at: None,
         ip: Some(CLIENT_IP.to_owned()),
         user_agent: Some(CLIENT_USER_AGENT.to_owned()),
+        amr: vec!["pwd".to_owned()],
     }
 }
 

@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use auth_domain::AuthService;
-use auth_domain::services::{LoginRequest, RegisterRequest};
+use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -75,12 +75,34 @@ pub struct Verified {
     user: UserView,
 }
 
-/// A token response: never cached (RFC 6749 §5.1).
+/// A response that no cache may keep (RFC 6749 §5.1): it carries a credential.
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    builder
+}
+
 fn token_response(pair: &auth_domain::TokenPair) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenPairView::from(pair))
+    no_store(HttpResponse::Ok()).json(TokenPairView::from(pair))
+}
+
+/// The answer to a right password of an account with a second factor.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always `true`.
+    mfa_required: bool,
+    /// Single use; give it to `POST /v1/auth/login/mfa` with a code.
+    mfa_token: String,
+    /// Seconds until `mfa_token` expires.
+    #[schema(example = 300)]
+    expires_in: i64,
+}
+
+/// What a login answers with a right password.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenPairView),
+    MfaRequired(MfaRequired),
 }
 
 /// Register an account
@@ -164,15 +186,16 @@ pub async fn resend_verification(
 
 /// Log in
 ///
-/// Unknown emails and wrong passwords get the same answer in the same time. The token response
-/// carries `Cache-Control: no-store` and `Pragma: no-cache`.
+/// Unknown emails and wrong passwords get the same answer in the same time. An account with a
+/// second factor gets an `mfa_token` instead of tokens: `POST /v1/auth/login/mfa` completes the
+/// login. Either response carries `Cache-Control: no-store` and `Pragma: no-cache`.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "A new session and its token pair.", body = TokenPairView),
+        (status = 200, description = "A new session and its token pair; or, when the account has a second factor, the token that `POST /v1/auth/login/mfa` takes with a code.", body = LoginResponse),
         (status = 401, description = "- `invalid_credentials`: the email or password is wrong (an unknown email alike).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "- `email_not_verified`: verify the address first.\n- `account_disabled`: an administrator disabled the account.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "- `rate_limited`: too many attempts from this address, or failures for this email (exponential back-off).", body = Problem, content_type = "application/problem+json"),
@@ -185,7 +208,51 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let pair = service.login(LoginRequest { email: body.email, password: body.password }, &client.0).await?;
+    let outcome = service.login(LoginRequest { email: body.email, password: body.password }, &client.0).await?;
+    let response = match outcome {
+        LoginOutcome::Authenticated(pair) => LoginResponse::Tokens(TokenPairView::from(&pair)),
+        LoginOutcome::MfaRequired(challenge) => LoginResponse::MfaRequired(MfaRequired {
+            mfa_required: true,
+            mfa_token: challenge.mfa_token.expose().to_owned(),
+            expires_in: challenge.expires_in,
+        }),
+    };
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
+
+/// The second step of a login. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaLoginBody {
+    /// From the answer of `POST /v1/auth/login`.
+    mfa_token: String,
+    /// A current six-digit TOTP code, or an unused recovery code.
+    #[schema(example = "123456")]
+    code: String,
+}
+
+/// Complete a login with a second factor
+///
+/// With the `mfa_token` of `POST /v1/auth/login` and a TOTP code or a recovery code. The
+/// session's access tokens carry `amr: ["pwd", "otp"]`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login/mfa",
+    tag = "auth",
+    request_body = MfaLoginBody,
+    responses(
+        (status = 200, description = "A new session and its token pair.", body = TokenPairView),
+        (status = 401, description = "- `invalid_mfa_code`: the code is wrong, spent or replayed; or the `mfa_token` is unknown, expired (5 minutes) or used (log in again).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "- `account_disabled`: an administrator disabled the account.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many wrong codes for this account (counted like wrong passwords), or attempts from this address.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn login_mfa(
+    service: web::Data<AuthService>,
+    client: ClientContext,
+    body: web::Json<MfaLoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = service.complete_mfa_login(&body.mfa_token, &body.code, &client.0).await?;
     Ok(token_response(&pair))
 }
 

@@ -166,6 +166,57 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Gives `email`'s account a role with the shipped binary's `users grant-role`, as an
+    /// operator would; the role reaches the tokens of the account's next login.
+    pub async fn grant_role(&self, email: &str, role: &str) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-http"));
+        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTH_")) {
+            command.env_remove(key);
+        }
+        command
+            .args(["users", "grant-role", email, role])
+            .env("AUTH_DATABASE_URL", format!("sqlite://{}", self.data.path().join("auth.db").display()))
+            .env("AUTH_MASTER_KEY", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
+            .env("AUTH_MAIL_OUTBOX", self.outbox.display().to_string())
+            .env("AUTH_LOG_FORMAT", "json");
+        let output = tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+            .await
+            .expect("the command finishes");
+        assert!(output.status.success(), "grant-role failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// Registers, verifies and logs in a user with the `admin` role.
+    pub async fn signed_in_admin(&self, email: &str) -> Tokens {
+        self.signed_in_user(email).await;
+        self.grant_role(email, "admin").await;
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status(), StatusCode::OK);
+        Tokens::from_body(login.json().await.expect("a token pair"))
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        access_token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(access_token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the request is sent")
+    }
+}
+
+/// The claims of a JWT, decoded without checking anything.
+pub fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWS compact token");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
 /// Asserts a problem document with `status` and `code`, and returns it.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "unexpected status for an expected {code}");

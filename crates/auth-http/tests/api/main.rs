@@ -2,6 +2,7 @@
 //! database (SQLite, or a fresh PostgreSQL schema for the production-mode suites) and mail outbox,
 //! and talks HTTP to it.
 
+mod admin;
 mod attacks;
 mod bad_input;
 mod cli;
@@ -11,6 +12,7 @@ mod helpers;
 mod hygiene;
 mod infra;
 mod logout;
+mod mfa;
 mod openapi;
 mod password;
 mod processes;

@@ -263,6 +263,50 @@ async fn the_schemas_describe_what_the_server_sends() {
     assert_documented(&document, "get", "/v1/users/me", refused).await;
 }
 
+#[tokio::test]
+async fn the_schemas_of_the_second_factor_and_admin_routes_describe_what_is_sent() {
+    let app = spawn_app().await;
+    let document = served_document(&app).await;
+    let admin = app.signed_in_admin("admin@example.com").await;
+    let tokens = app.signed_in_user("ada@example.com").await;
+
+    let enrolment = app.post_authorized("/v1/users/me/mfa/totp", &tokens.access).await;
+    let enrolment = assert_documented(&document, "post", "/v1/users/me/mfa/totp", enrolment).await;
+    let secret = enrolment["secret"].as_str().expect("a secret").to_owned();
+    let confirm = |code: String| {
+        let app = &app;
+        let access = tokens.access.clone();
+        async move {
+            let body = json!({ "code": code });
+            app.request(Method::POST, "/v1/users/me/mfa/totp/confirm", &access, Some(&body)).await
+        }
+    };
+    let step = crate::mfa::current_step();
+    let wrong = confirm("000000".to_owned()).await;
+    assert_documented(&document, "post", "/v1/users/me/mfa/totp/confirm", wrong).await;
+    let confirmed = confirm(crate::mfa::totp(&secret, step)).await;
+    assert_documented(&document, "post", "/v1/users/me/mfa/totp/confirm", confirmed).await;
+    let challenge = app.login("ada@example.com", PASSWORD).await;
+    let challenge = assert_documented(&document, "post", "/v1/auth/login", challenge).await;
+    let second = json!({ "mfa_token": challenge["mfa_token"], "code": crate::mfa::totp(&secret, step + 1) });
+    let completed = app.post_json("/v1/auth/login/mfa", &second).await;
+    assert_documented(&document, "post", "/v1/auth/login/mfa", completed).await;
+    let replayed = app.post_json("/v1/auth/login/mfa", &second).await;
+    assert_documented(&document, "post", "/v1/auth/login/mfa", replayed).await;
+
+    let users = app.get_authorized("/v1/admin/users?limit=1", &admin.access).await;
+    let users = assert_documented(&document, "get", "/v1/admin/users", users).await;
+    let id = users["users"][0]["id"].as_str().expect("an id").to_owned();
+    let user = app.get_authorized(&format!("/v1/admin/users/{id}"), &admin.access).await;
+    assert_documented(&document, "get", "/v1/admin/users/{id}", user).await;
+    let patched = app.request(Method::PATCH, &format!("/v1/admin/users/{id}"), &admin.access, Some(&json!({}))).await;
+    assert_documented(&document, "patch", "/v1/admin/users/{id}", patched).await;
+    let audit = app.get_authorized("/v1/admin/audit?limit=3", &admin.access).await;
+    assert_documented(&document, "get", "/v1/admin/audit", audit).await;
+    let forbidden = app.get_authorized("/v1/admin/audit", &tokens.access).await;
+    assert_documented(&document, "get", "/v1/admin/audit", forbidden).await;
+}
+
 /// The URLs of a page's `src` and `href` attributes.
 fn linked_urls(html: &str) -> Vec<String> {
     let mut urls = Vec::new();

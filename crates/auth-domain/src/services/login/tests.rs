@@ -15,6 +15,20 @@ use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
 use crate::user::User;
 
 const PASSWORD: &str = "the password of ada";
+
+/// The tokens of a login that needed no second factor.
+trait Tokens {
+    fn tokens(self) -> TokenPair;
+}
+
+impl Tokens for LoginOutcome {
+    fn tokens(self) -> TokenPair {
+        match self {
+            LoginOutcome::Authenticated(pair) => pair,
+            LoginOutcome::MfaRequired(_) => panic!("the login asked for a second factor"),
+        }
+    }
+}
 const IP_KEY: &str = "login:ip:203.0.113.7";
 const FAILURE_KEY: &str = "login-fail:email:ada@example.com";
 
@@ -169,7 +183,12 @@ async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
         .times(1)
         .returning(|_| Ok(()));
 
-    let pair = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+    let pair = mocks
+        .into_service()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect("the login succeeds")
+        .tokens();
 
     let session = created.lock().expect("no test thread panicked").clone().expect("a session was created");
     assert_eq!(session.id, pair.session_id);
@@ -378,7 +397,12 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_on_login() {
     mocks.accept_signing();
     mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
 
-    let pair = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+    let pair = mocks
+        .into_service()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect("the login succeeds")
+        .tokens();
 
     assert_eq!(pair.user.password_hash, new_hash);
 }
@@ -463,7 +487,12 @@ async fn a_login_from_a_new_device_queues_a_new_sign_in_notice_with_the_request_
         // The notice goes with the session, in its transaction, not to the queue apart.
         mocks.expect_no_mail_queued();
 
-        mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+        mocks
+            .into_service()
+            .login(credentials(PASSWORD), &request_context())
+            .await
+            .expect("the login succeeds")
+            .tokens();
 
         assert_eq!(notice.value(), Some(new_sign_in_notice()));
     }
@@ -477,7 +506,7 @@ async fn a_login_from_the_ip_and_user_agent_of_a_live_session_queues_no_notice()
     mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", "other/2.0"), known_device]);
     mocks.expect_no_mail_queued();
 
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
 
     assert_eq!(notice.value(), None);
 }
@@ -489,7 +518,7 @@ async fn a_login_from_the_ip_of_a_live_session_with_another_user_agent_queues_a_
     mocks.expect_live_sessions(&verified_user(), vec![live_session_from(CLIENT_IP, "other-browser/2.0")]);
     mocks.expect_no_mail_queued();
 
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
 
     assert_eq!(notice.value(), Some(new_sign_in_notice()));
 }
@@ -501,7 +530,7 @@ async fn a_login_with_the_user_agent_of_a_live_session_from_another_ip_queues_a_
     mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", CLIENT_USER_AGENT)]);
     mocks.expect_no_mail_queued();
 
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds");
+    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
 
     assert_eq!(notice.value(), Some(new_sign_in_notice()));
 }
@@ -517,7 +546,8 @@ async fn with_new_sign_in_notices_off_a_login_queues_none_and_does_not_list_the_
         .into_service_with_policy(|policy| policy.notify_new_sign_in = false)
         .login(credentials(PASSWORD), &request_context())
         .await
-        .expect("the login succeeds");
+        .expect("the login succeeds")
+        .tokens();
 
     assert_eq!(notice.value(), None);
 }

@@ -198,7 +198,7 @@ async fn granting_a_role_already_held_changes_nothing() {
 }
 
 #[tokio::test]
-async fn revoking_a_role_removes_only_that_role() {
+async fn revoking_a_role_removes_only_that_role_and_ends_the_tokens_that_claim_it() {
     let mut mocks = PortMocks::new();
     let user = User { roles: vec![role("admin"), role("reader")], ..verified_user() };
     let user_id = user.id;
@@ -207,6 +207,14 @@ async fn revoking_a_role_removes_only_that_role() {
         .users
         .expect_set_roles()
         .withf(move |id, roles, _| *id == user_id && roles == [role("reader")])
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .revocations
+        .expect_revoke_user_tokens()
+        .withf(move |id, issued_before, until| {
+            *id == user_id && *issued_before == NOW && *until >= NOW + time::Duration::minutes(15)
+        })
         .times(1)
         .returning(|_, _, _| Ok(()));
     mocks
