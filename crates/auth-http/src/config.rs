@@ -97,6 +97,8 @@ pub struct Settings {
     pub mail_outbox: PathBuf,
     /// `None`: mail is written to `mail_outbox`.
     pub smtp_url: Option<SecretString>,
+    /// The resource servers allowed to call /oauth/introspect: `(client id, secret)`.
+    pub introspection_clients: Vec<(String, SecretString)>,
     /// The longest an SMTP connection or command may take.
     pub smtp_timeout: Duration,
     pub mail_from: String,
@@ -350,6 +352,12 @@ impl Settings {
             }
             Some(_) => return Err(ConfigError::new("AUTH_REDIS_URL", "expected redis://...")),
         };
+        let introspection_clients = match source.secret("AUTH_INTROSPECTION_CLIENTS")? {
+            None => Vec::new(),
+            Some(list) => parse_clients(list.expose_secret()).ok_or_else(|| {
+                ConfigError::new("AUTH_INTROSPECTION_CLIENTS", "expected id:secret pairs, comma-separated")
+            })?,
+        };
         let smtp_url = source.secret("AUTH_SMTP_URL")?;
         if let Some(url) = &smtp_url {
             let url = url.expose_secret();
@@ -522,6 +530,7 @@ impl Settings {
             redis_timeout: duration("AUTH_REDIS_TIMEOUT", "1s")?,
             mail_outbox: PathBuf::from(parsed("AUTH_MAIL_OUTBOX", "data/outbox")),
             smtp_url,
+            introspection_clients,
             smtp_timeout: duration("AUTH_SMTP_TIMEOUT", "10s")?,
             mail_from,
             mail_max_attempts: u32::try_from(count("AUTH_MAIL_MAX_ATTEMPTS", 12, 1, 100)?).unwrap_or(12),
@@ -569,6 +578,19 @@ impl Settings {
             DatabaseSettings::Postgres { .. } => PathBuf::from("data"),
         }
     }
+}
+
+/// `id:secret,id:secret`: each id and secret non-empty, ids unique, no `:` in an id.
+fn parse_clients(list: &str) -> Option<Vec<(String, SecretString)>> {
+    let mut clients: Vec<(String, SecretString)> = Vec::new();
+    for pair in list.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+        let (id, secret) = pair.split_once(':')?;
+        if id.is_empty() || secret.is_empty() || clients.iter().any(|(known, _)| known == id) {
+            return None;
+        }
+        clients.push((id.to_owned(), SecretString::from(secret.to_owned())));
+    }
+    Some(clients)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use crate::routes::RoutePaths;
 
 /// The name of the security scheme of the routes that take a Bearer access token.
 pub const BEARER_AUTH: &str = "bearer_auth";
+/// The name of the security scheme of the introspection endpoint: HTTP Basic.
+pub const INTROSPECTION_CLIENT: &str = "introspection_client";
 
 const DESCRIPTION: &str = "\
 A JWT authentication service: registration with email verification, login, rotating refresh \
@@ -56,7 +58,8 @@ route serves gets 404 `not_found`.
         (name = "users", description = "The caller's own account and sessions."),
         (name = "mfa", description = "The caller's second factor: TOTP and recovery codes."),
         (name = "admin", description = "Operators: manage accounts and read the audit log (role `admin`)."),
-        (name = "keys", description = "The public keys that verify access tokens."),
+        (name = "keys", description = "The public keys that verify access tokens, and the discovery document."),
+        (name = "oauth", description = "OAuth 2.0: the token endpoint (password and refresh_token grants), revocation (RFC 7009) and introspection (RFC 7662). Errors are RFC 6749 JSON, not problem documents."),
         (name = "operations", description = "Liveness, readiness and metrics, for the platform."),
         (name = "docs", description = "This document, and a page that renders it."),
     ),
@@ -95,10 +98,13 @@ impl Modify for BearerAuth {
                 "An access token from login or refresh (`typ: at+jwt`, EdDSA), in `Authorization: Bearer`.",
             ))
             .build();
-        document
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(BEARER_AUTH, SecurityScheme::Http(scheme));
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(BEARER_AUTH, SecurityScheme::Http(scheme));
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some("A resource server's id and secret from AUTH_INTROSPECTION_CLIENTS."))
+            .build();
+        components.add_security_scheme(INTROSPECTION_CLIENT, SecurityScheme::Http(basic));
     }
 }
 

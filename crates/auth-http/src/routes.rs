@@ -5,8 +5,9 @@ mod auth;
 mod docs;
 pub mod health;
 mod mfa;
+pub(crate) mod oauth;
 mod users;
-mod well_known;
+pub(crate) mod well_known;
 
 use actix_web::web;
 use auth_domain::TokenPair;
@@ -68,6 +69,10 @@ route_table! {
     post "/v1/admin/users/{id}/sessions/revoke" => admin::revoke_user_sessions,
     get "/v1/admin/audit" => admin::audit_events,
     get "/.well-known/jwks.json" => well_known::jwks,
+    get "/.well-known/openid-configuration" => well_known::openid_configuration,
+    post "/oauth/token" => oauth::token,
+    post "/oauth/revoke" => oauth::revoke,
+    post "/oauth/introspect" => oauth::introspect,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/metrics" => health::metrics,

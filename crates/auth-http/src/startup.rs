@@ -657,6 +657,13 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .context("AUTH_HSTS is not a header value")?,
     });
     let cors_origins = settings.cors_origins.clone();
+    let introspection_clients =
+        web::Data::new(routes::oauth::IntrospectionClients(settings.introspection_clients.clone()));
+    let discovery = web::Data::new(routes::well_known::Discovery::new(
+        &settings.public_url,
+        &settings.issuer,
+        SigningAlgorithm::EdDsa.jose_name(),
+    ));
     let metrics_exposure = web::Data::new(if settings.metrics_listen.is_some() {
         routes::health::MetricsExposure::Elsewhere
     } else {
@@ -672,7 +679,14 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .app_data(proxies.clone())
             .app_data(response_headers.clone())
             .app_data(metrics_exposure.clone())
+            .app_data(introspection_clients.clone())
+            .app_data(discovery.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(MAX_BODY_BYTES)
+                    .error_handler(|error, _| routes::oauth::form_error(&error).into()),
+            )
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)

@@ -21,12 +21,12 @@ fn encode_cursor(kind: &str, position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
-fn decode_cursor(kind: &str, cursor: &str) -> Result<String, ApiError> {
+fn decode_cursor<T: std::str::FromStr>(kind: &str, cursor: &str) -> Result<T, ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this list handed out");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let position = text.strip_prefix(kind).and_then(|rest| rest.strip_prefix(':')).ok_or_else(invalid)?;
-    Ok(position.to_owned())
+    position.parse().map_err(|_| invalid())
 }
 
 /// A user id from the path: a malformed one names no user, the same 404 as an unknown one.
@@ -92,15 +92,7 @@ pub async fn list_users(
     query: web::Query<ListUsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            decode_cursor("users", cursor)?
-                .parse::<UserId>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this list handed out"))
-        })
-        .transpose()?;
+    let after: Option<UserId> = query.cursor.as_deref().map(|cursor| decode_cursor("users", cursor)).transpose()?;
     let page = service.admin_list_users(&caller.principal, query.email.as_deref(), after, query.limit).await?;
     Ok(HttpResponse::Ok().json(UserList {
         users: page.users.iter().map(AdminUserView::from).collect(),
@@ -324,15 +316,7 @@ pub async fn audit_events(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            decode_cursor("audit", cursor)?
-                .parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this list handed out"))
-        })
-        .transpose()?;
+    let after: Option<i64> = query.cursor.as_deref().map(|cursor| decode_cursor("audit", cursor)).transpose()?;
     let filter = AuditFilter { user_id, event: query.event, since, after, limit: query.limit };
     let page = service.admin_audit_events(&caller.principal, filter).await?;
     Ok(HttpResponse::Ok().json(AuditEventList {
@@ -348,8 +332,10 @@ mod tests {
     #[test]
     fn a_cursor_decodes_only_as_its_own_kind() {
         let cursor = encode_cursor("audit", "42");
-        assert_eq!(decode_cursor("audit", &cursor).unwrap(), "42");
-        assert_eq!(decode_cursor("users", &cursor).unwrap_err().code(), "invalid_cursor");
-        assert_eq!(decode_cursor("audit", "not base64!").unwrap_err().code(), "invalid_cursor");
+        assert_eq!(decode_cursor::<i64>("audit", &cursor).unwrap(), 42);
+        assert_eq!(decode_cursor::<i64>("users", &cursor).unwrap_err().code(), "invalid_cursor");
+        assert_eq!(decode_cursor::<i64>("audit", "not base64!").unwrap_err().code(), "invalid_cursor");
+        let not_a_number = encode_cursor("audit", "forty-two");
+        assert_eq!(decode_cursor::<i64>("audit", &not_a_number).unwrap_err().code(), "invalid_cursor");
     }
 }

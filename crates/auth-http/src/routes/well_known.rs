@@ -1,4 +1,5 @@
-//! Routes under /.well-known: the public signing keys.
+//! Routes under /.well-known: the public signing keys, and the discovery document that points at
+//! them and at the OAuth endpoints.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -61,4 +62,64 @@ pub async fn jwks(codec: web::Data<JwtCodec>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, format!("public, max-age={JWKS_MAX_AGE_SECONDS}")))
         .json(codec.jwks())
+}
+
+/// The discovery document, built once at start from the public URL and the issuer.
+#[derive(Debug, Clone)]
+pub struct Discovery(pub serde_json::Value);
+
+impl Discovery {
+    /// The document for a service reachable at `public_url` that issues tokens as `issuer` and
+    /// signs them with `algorithm`. No ID tokens are issued; the OpenID fields are those that
+    /// generic JOSE and OAuth clients read to find the keys and the endpoints.
+    pub fn new(public_url: &str, issuer: &str, algorithm: &str) -> Self {
+        Self(serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{public_url}/.well-known/jwks.json"),
+            "token_endpoint": format!("{public_url}/oauth/token"),
+            "revocation_endpoint": format!("{public_url}/oauth/revoke"),
+            "introspection_endpoint": format!("{public_url}/oauth/introspect"),
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [algorithm],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles", "amr", "email_verified"],
+        }))
+    }
+}
+
+/// The discovery document (RFC 8414, OpenID Connect Discovery).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the JSON that Discovery::new builds")]
+pub struct DiscoveryDocument {
+    /// The `iss` of every token.
+    issuer: String,
+    /// Where the public keys are.
+    jwks_uri: String,
+    token_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    #[schema(example = json!(["password", "refresh_token"]))]
+    grant_types_supported: Vec<String>,
+    #[schema(example = json!(["EdDSA"]))]
+    id_token_signing_alg_values_supported: Vec<String>,
+}
+
+/// Discovery
+///
+/// Where the keys and the OAuth endpoints are, for clients and gateways that configure themselves
+/// from the issuer alone.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The discovery document; cacheable (`Cache-Control: public, max-age=3600`).", body = DiscoveryDocument),
+    ),
+)]
+pub async fn openid_configuration(discovery: web::Data<Discovery>) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=3600")).json(&discovery.0)
 }

@@ -13,6 +13,7 @@ mod hygiene;
 mod infra;
 mod logout;
 mod mfa;
+mod oauth;
 mod openapi;
 mod password;
 mod processes;

@@ -11,8 +11,15 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, spawn_app};
 
 /// The operations that answer without a problem document: probes, metrics, keys and these docs.
-const WITHOUT_PROBLEMS: &[&str] =
-    &["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/openapi.json", "/docs"];
+const WITHOUT_PROBLEMS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/openapi.json",
+    "/docs",
+];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
@@ -167,9 +174,18 @@ async fn every_operation_documents_its_problems() {
     let document = served_document(&app).await;
     let problem_ref = json!({ "$ref": "#/components/schemas/Problem" });
     assert_eq!(document["components"]["schemas"]["Problem"]["type"], "object");
+    let oauth_error_ref = json!({ "$ref": "#/components/schemas/OAuthErrorBody" });
     for (method, path) in operations(&document) {
         let operation = &document["paths"][&path][&method];
         let responses = operation["responses"].as_object().expect("responses");
+        if path.starts_with("/oauth/") {
+            // OAuth clients parse RFC 6749 errors, so these routes answer those instead.
+            for (status, response) in responses.iter().filter(|(status, _)| !status.starts_with('2')) {
+                let schema = &response["content"]["application/json"]["schema"];
+                assert_eq!(schema, &oauth_error_ref, "{method} {path} {status} is not an OAuth error");
+            }
+            continue;
+        }
         let problems: Vec<&String> = responses
             .iter()
             .filter(|(status, _)| status.starts_with('4'))

@@ -1,0 +1,82 @@
+//! Use cases behind the OAuth 2.0 endpoints that are not a login or a refresh: revoking a token
+//! (RFC 7009) and introspecting one (RFC 7662). The grants of the token endpoint are
+//! [`AuthService::login`] and [`AuthService::refresh`] themselves.
+
+use serde_json::json;
+
+use super::{AuthService, AuthenticateError, RequestContext};
+use crate::audit::AuditEventKind;
+use crate::error::InfrastructureError;
+use crate::session::{RevocationReason, Session};
+use crate::tokens::{AccessClaims, RefreshToken};
+
+/// What introspection finds a token to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspection {
+    /// Unknown, malformed, expired, revoked, rotated away, or of a disabled account: RFC 7662
+    /// says no more than `{"active": false}` about any of these.
+    Inactive,
+    /// A live access token, with its claims.
+    AccessToken(AccessClaims),
+    /// The current refresh token of a live session.
+    RefreshToken { session: Session, issued_at: time::OffsetDateTime },
+}
+
+impl AuthService {
+    /// Revokes the session of a refresh token or of an access token (RFC 7009 §2.1): the refresh
+    /// token stops working, and the session's access tokens fail at once on every replica. A token
+    /// that is unknown, malformed or already dead is not an error (§2.2): there is nothing to do.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    pub async fn revoke_token(&self, token: &str, context: &RequestContext) -> Result<(), InfrastructureError> {
+        let session_id = match RefreshToken::parse(token) {
+            Some(refresh_token) => {
+                self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await?.map(|(session, _)| session.id)
+            }
+            // An access token whose signature and claims hold names its session; an expired one
+            // has nothing left to revoke.
+            None => self.ports.tokens.verify(token).ok().map(|claims| claims.sid),
+        };
+        let Some(session_id) = session_id else { return Ok(()) };
+        let now = self.now();
+        let Some(session) = self.ports.sessions.find(session_id).await? else { return Ok(()) };
+        if self.ports.sessions.revoke(session.id, RevocationReason::Logout, now).await? {
+            self.revoke_access_tokens(session.id, now).await?;
+            let detail = json!({ "via": "oauth_revoke" });
+            self.audit(AuditEventKind::Logout, Some(session.user_id), Some(session.id), context, detail).await?;
+        }
+        Ok(())
+    }
+
+    /// Says whether a token is live, for a resource server (RFC 7662): an access token whose
+    /// signature, claims and revocation all hold, or the current refresh token of a live session
+    /// of an enabled account.
+    ///
+    /// # Errors
+    /// Only infrastructure failures: a token whose revocation cannot be checked is not called
+    /// inactive, since the caller would then refuse a valid token for our outage.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, InfrastructureError> {
+        let Some(refresh_token) = RefreshToken::parse(token) else {
+            return match self.authenticate(token).await {
+                Ok(principal) => Ok(Introspection::AccessToken(principal.claims)),
+                Err(AuthenticateError::InvalidToken(_) | AuthenticateError::Revoked) => Ok(Introspection::Inactive),
+                Err(AuthenticateError::Infrastructure(error)) => Err(error),
+            };
+        };
+        let Some((session, record)) = self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await? else {
+            return Ok(Introspection::Inactive);
+        };
+        if record.rotated_at.is_some() || !session.is_active_at(self.now()) {
+            return Ok(Introspection::Inactive);
+        }
+        let enabled = self.ports.users.find_by_id(session.user_id).await?.is_some_and(|user| !user.disabled);
+        if !enabled {
+            return Ok(Introspection::Inactive);
+        }
+        Ok(Introspection::RefreshToken { session, issued_at: record.issued_at })
+    }
+}
+
+#[cfg(test)]
+mod tests;

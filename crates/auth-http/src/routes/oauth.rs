@@ -1,0 +1,382 @@
+//! The OAuth 2.0 endpoints: the token endpoint with the `password` and `refresh_token` grants
+//! (RFC 6749), token revocation (RFC 7009) and token introspection (RFC 7662). Their errors are
+//! RFC 6749 §5.2 JSON (`error`, `error_description`), which OAuth clients parse, not problem
+//! documents. The grants are the login and refresh use cases themselves.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use auth_domain::services::{Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError};
+use auth_domain::{AuthService, InfrastructureError, TokenPair};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::extractors::ClientContext;
+
+/// The resource servers allowed to introspect tokens (AUTH_INTROSPECTION_CLIENTS).
+#[derive(Debug, Clone, Default)]
+pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
+
+impl IntrospectionClients {
+    /// Whether the request's HTTP Basic credentials are those of a configured client. Every
+    /// secret is compared in constant time, whichever id matched.
+    fn admit(&self, request: &HttpRequest) -> bool {
+        let Some(credentials) = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")))
+            .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+            .and_then(|decoded| String::from_utf8(decoded).ok())
+        else {
+            return false;
+        };
+        let Some((id, secret)) = credentials.split_once(':') else { return false };
+        let mut admitted = false;
+        for (known_id, known_secret) in &self.0 {
+            let secret_matches: bool = known_secret.expose_secret().as_bytes().ct_eq(secret.as_bytes()).into();
+            admitted |= known_id == id && secret_matches;
+        }
+        admitted
+    }
+}
+
+/// An RFC 6749 §5.2 error response.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+/// An OAuth error, as RFC 6749 §5.2 has it.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type`,
+    /// `temporarily_unavailable` or `server_error`.
+    #[schema(example = "invalid_grant")]
+    error: &'static str,
+    /// A sentence for people.
+    error_description: String,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into(), retry_after: None }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    fn invalid_client() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "HTTP Basic credentials of a configured client are required",
+        )
+    }
+
+    fn unavailable(retry_after: u64, description: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", description)
+        }
+    }
+
+    fn infrastructure(error: &InfrastructureError) -> Self {
+        tracing::error!(error = %error, error.cause = ?std::error::Error::source(error), "a backing service failed");
+        match error {
+            InfrastructureError::Unavailable(_) => Self::unavailable(1, "a backing service is unavailable"),
+            InfrastructureError::Unexpected(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "something went wrong on our side")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.error, self.description)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        metrics::counter!("auth_problems_total", "code" => self.error).increment(1);
+        let mut response = no_store(HttpResponse::build(self.status));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.error == "invalid_client" {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"authd\"")));
+        }
+        response.json(OAuthErrorBody { error: self.error, error_description: self.description.clone() })
+    }
+}
+
+/// Turns a form that does not parse (or is not a form) into `invalid_request`.
+pub fn form_error(error: &actix_web::error::UrlencodedError) -> OAuthError {
+    OAuthError::invalid_request(format!("the request body must be an application/x-www-form-urlencoded form: {error}"))
+}
+
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    builder
+}
+
+impl From<LoginError> for OAuthError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::invalid_grant("the username or password is wrong"),
+            LoginError::EmailNotVerified => Self::invalid_grant("the email address is not verified yet"),
+            LoginError::AccountDisabled => Self::invalid_grant("the account is disabled"),
+            LoginError::RateLimited(exceeded) => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after: Some(exceeded.retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "too many attempts; retry later")
+            },
+            LoginError::Overloaded => Self::unavailable(1, "the service is busy; retry shortly"),
+            LoginError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<RefreshError> for OAuthError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::InvalidRefreshToken => Self::invalid_grant("the refresh token is not valid"),
+            RefreshError::Reused => Self::invalid_grant("the refresh token was used before; the session is revoked"),
+            RefreshError::SessionExpired => Self::invalid_grant("the session has expired"),
+            RefreshError::AccountDisabled => Self::invalid_grant("the account is disabled"),
+            RefreshError::RateLimited(exceeded) => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after: Some(exceeded.retry_after.as_secs().max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "too many refreshes; retry later")
+            },
+            RefreshError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+/// A token request (RFC 6749 §4.3.2, §6). Fields other grants or clients send are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct TokenForm {
+    /// `password` or `refresh_token`.
+    #[schema(example = "password")]
+    grant_type: Option<String>,
+    /// With `password`: the account's email.
+    username: Option<String>,
+    /// With `password`.
+    password: Option<String>,
+    /// With `refresh_token`.
+    refresh_token: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct OAuthTokenResponse {
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    expires_in: i64,
+    /// Rotates on every refresh.
+    refresh_token: String,
+}
+
+impl From<&TokenPair> for OAuthTokenResponse {
+    fn from(pair: &TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token.expose().to_owned(),
+        }
+    }
+}
+
+fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthError> {
+    value
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
+}
+
+/// Get tokens (OAuth 2.0)
+///
+/// The `password` grant (refused for an account with a second factor: it logs in through
+/// `POST /v1/auth/login`) and the `refresh_token` grant, with the same rules as
+/// `/v1/auth/login` and `/v1/auth/refresh`. Public clients: no client authentication.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens; `Cache-Control: no-store`.", body = OAuthTokenResponse),
+        (status = 400, description = "`invalid_request` (a parameter is missing or the body is not a form), `invalid_grant` (wrong credentials, an unverified, disabled or second-factor account, an invalid, reused or expired refresh token), `unsupported_grant_type`.", body = OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many attempts; retry after `Retry-After`.", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: retry after `Retry-After`.", body = OAuthErrorBody),
+    ),
+)]
+pub async fn token(
+    service: web::Data<AuthService>,
+    client: ClientContext,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, OAuthError> {
+    let pair = match required(form.grant_type.as_ref(), "grant_type")? {
+        "password" => {
+            let request = LoginRequest {
+                email: required(form.username.as_ref(), "username")?.to_owned(),
+                password: required(form.password.as_ref(), "password")?.to_owned(),
+            };
+            match service.login(request, &client.0).await? {
+                LoginOutcome::Authenticated(pair) => pair,
+                LoginOutcome::MfaRequired(_) => {
+                    return Err(OAuthError::invalid_grant(
+                        "the account has a second factor: log in with POST /v1/auth/login and /v1/auth/login/mfa",
+                    ));
+                }
+            }
+        }
+        "refresh_token" => service.refresh(required(form.refresh_token.as_ref(), "refresh_token")?, &client.0).await?,
+        other => {
+            let description = format!("the grant type {other:?} is not supported; use password or refresh_token");
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description));
+        }
+    };
+    Ok(no_store(HttpResponse::Ok()).json(OAuthTokenResponse::from(&pair)))
+}
+
+/// A token to revoke or introspect.
+#[derive(Deserialize, ToSchema)]
+pub struct TokenParameterForm {
+    /// An access token or a refresh token.
+    token: Option<String>,
+    /// `access_token` or `refresh_token`; optional, and not needed: the two look nothing alike.
+    #[expect(dead_code, reason = "RFC 7009 lets clients send it; the token's shape says what it is")]
+    token_type_hint: Option<String>,
+}
+
+/// Revoke a token (RFC 7009)
+///
+/// Ends the session of a refresh token or an access token: its refresh token stops working and its
+/// access tokens fail at once, on every replica. An unknown or dead token gets the same 200.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke."),
+        (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: retry after `Retry-After`.", body = OAuthErrorBody),
+    ),
+)]
+pub async fn revoke(
+    service: web::Data<AuthService>,
+    client: ClientContext,
+    form: web::Form<TokenParameterForm>,
+) -> Result<HttpResponse, OAuthError> {
+    let token = required(form.token.as_ref(), "token")?;
+    service.revoke_token(token, &client.0).await.map_err(|error| OAuthError::infrastructure(&error))?;
+    Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// What introspection says of a token (RFC 7662 §2.2); an inactive token gets `{"active": false}`
+/// and nothing else.
+#[derive(Serialize, ToSchema, Default)]
+pub struct IntrospectionResponse {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    sub: Option<String>,
+    /// The session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+    /// `Bearer` for an access token, `refresh_token` for a refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+}
+
+/// Introspect a token (RFC 7662)
+///
+/// For resource servers, with HTTP Basic credentials from AUTH_INTROSPECTION_CLIENTS. A live
+/// access token (signature, claims and revocation checked) or the current refresh token of a live
+/// session is active; anything else is exactly `{"active": false}`.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
+    security(("introspection_client" = [])),
+    responses(
+        (status = 200, description = "What the token is.", body = IntrospectionResponse),
+        (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: revocation cannot be checked now; retry after `Retry-After`.", body = OAuthErrorBody),
+    ),
+)]
+pub async fn introspect(
+    request: HttpRequest,
+    service: web::Data<AuthService>,
+    clients: web::Data<IntrospectionClients>,
+    form: web::Form<TokenParameterForm>,
+) -> Result<HttpResponse, OAuthError> {
+    if !clients.admit(&request) {
+        return Err(OAuthError::invalid_client());
+    }
+    let token = required(form.token.as_ref(), "token")?;
+    let response = match service.introspect(token).await.map_err(|error| OAuthError::infrastructure(&error))? {
+        Introspection::Inactive => IntrospectionResponse::default(),
+        Introspection::AccessToken(claims) => IntrospectionResponse {
+            active: true,
+            sub: Some(claims.sub.to_string()),
+            sid: Some(claims.sid.to_string()),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            roles: Some(claims.roles),
+            token_type: Some("Bearer"),
+        },
+        Introspection::RefreshToken { session, issued_at } => IntrospectionResponse {
+            active: true,
+            sub: Some(session.user_id.to_string()),
+            sid: Some(session.id.to_string()),
+            exp: Some(session.ends_at().unix_timestamp()),
+            iat: Some(issued_at.unix_timestamp()),
+            iss: Some(service.policy().issuer.clone()),
+            aud: Some(service.policy().audience.clone()),
+            roles: None,
+            token_type: Some("refresh_token"),
+        },
+    };
+    Ok(no_store(HttpResponse::Ok()).json(response))
+}
