@@ -1,6 +1,7 @@
-//! Access tokens: signing and verifying with every algorithm the JWT adapter supports, and the
-//! whole authenticate-request path (verify, then the revocation check) with the in-process store
-//! and with Redis.
+//! Access tokens: signing and verifying with every algorithm the JWT adapter supports (a first
+//! verification, and the same token again, answered from the verified-token cache), and the whole
+//! authenticate-request path (verify, then the revocation check, which no cache skips) with the
+//! in-process store and with Redis.
 //!
 //! `cargo bench -p auth-adapters --bench tokens`; the Redis case needs AUTH_TEST_REDIS_URL.
 
@@ -49,7 +50,12 @@ fn sign_and_verify(c: &mut Criterion) {
             b.iter(|| codec.sign(black_box(&claims)).expect("signs"));
         });
         let token = codec.sign(&claims).expect("signs").expose().to_owned();
+        // The signature checked every time, as for a token never seen before.
         group.bench_function(format!("verify/{name}"), |b| {
+            b.iter(|| codec.verify_uncached(black_box(&token)).expect("verifies"));
+        });
+        // The same token again: found among the tokens verified before (the codec's cache).
+        group.bench_function(format!("verify-again/{name}"), |b| {
             b.iter(|| codec.verify(black_box(&token)).expect("verifies"));
         });
     }
