@@ -285,13 +285,15 @@ pub async fn closed_loop(
 }
 
 /// Each connection sends its step every `period`, at its own phase within the period (so that
-/// the rate is even), from the window's start to its end.
+/// the rate is even), from the window's start to its end. Returns, besides, the seconds from the
+/// window's start until the last answer: over those the requests were actually served, which is
+/// longer than the window when the server fell behind the offered rate.
 pub async fn open_loop(
     connections: Vec<Connection>,
     steps: Vec<Step>,
     window: Window,
     period: Duration,
-) -> (BTreeMap<&'static str, Outcome>, Vec<Step>, Vec<Connection>) {
+) -> (BTreeMap<&'static str, Outcome>, Vec<Step>, Vec<Connection>, f64) {
     let count = u32::try_from(connections.len()).unwrap_or(u32::MAX).max(1);
     let handles: Vec<_> = connections
         .into_iter()
@@ -321,7 +323,8 @@ pub async fn open_loop(
             })
         })
         .collect();
-    gather(handles).await
+    let (outcomes, steps, connections) = gather(handles).await;
+    (outcomes, steps, connections, window.start.elapsed().as_secs_f64().max(window.seconds()))
 }
 
 type Finished = (&'static str, Outcome, Step, Connection);

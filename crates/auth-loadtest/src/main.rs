@@ -261,14 +261,14 @@ async fn drive(options: &Options, cpus: usize, file_limit: u64) -> anyhow::Resul
         let period = Duration::from_secs_f64(LOGIN_CONNECTIONS as f64 / rate);
         let connections = open_many(address, steps.len()).await?;
         let window = Window::after(warmup, duration);
-        let (outcomes, _, _) = open_loop(connections, steps, window, period).await;
+        let (outcomes, _, _, served_seconds) = open_loop(connections, steps, window, period).await;
         for (_, outcome) in outcomes {
             let figure = Figure::new(
                 "login-half",
                 "POST /v1/auth/login",
                 LOGIN_CONNECTIONS,
                 format!("open {rate:.0}/s"),
-                window.seconds(),
+                served_seconds,
                 outcome,
                 watch.take_mib(),
             );
@@ -363,7 +363,7 @@ async fn drive(options: &Options, cpus: usize, file_limit: u64) -> anyhow::Resul
         if options.wants("c10k-open") {
             say("10,000 connections, one GET /v1/users/me per connection per second, open-loop");
             let window = Window::after(Duration::from_secs(1), options.open_loop_duration());
-            let (outcomes, _, returned) =
+            let (outcomes, _, returned, served_seconds) =
                 open_loop(connections, steps("c10k-open"), window, Duration::from_secs(1)).await;
             connections = returned;
             for (_, outcome) in outcomes {
@@ -372,7 +372,7 @@ async fn drive(options: &Options, cpus: usize, file_limit: u64) -> anyhow::Resul
                     "GET /v1/users/me",
                     TEN_THOUSAND,
                     "open 10000/s".to_owned(),
-                    window.seconds(),
+                    served_seconds,
                     outcome,
                     watch.take_mib(),
                 );
