@@ -16,6 +16,10 @@ tasks:
   users revoke-role EMAIL ROLE take a role away (auth-http users revoke-role)
   openapi                      write the OpenAPI document to docs/openapi.json (auth-http openapi)
   openapi --check              fail when docs/openapi.json differs from what the code generates
+  loadtest [--quick] [--mode embedded|postgres] [--json PATH] [--scenario NAME,...] [--duration S]
+                               build the release service and load harness, start the service on
+                               fresh state, drive it and report figures with their limits
+                               (docs/performance.md)
   ci                           the checks of .ci/run: fmt, clippy, tests";
 
 /// Where the OpenAPI document is kept, relative to the workspace root.
@@ -40,6 +44,7 @@ fn run(arguments: &[String]) -> anyhow::Result<()> {
             [flag] if flag == "--check" => check_openapi(),
             _ => bail!("usage: cargo xtask openapi [--check]"),
         },
+        Some("loadtest") => loadtest(&arguments[1..]),
         Some("ci") => {
             cargo(&["fmt", "--all", "--check"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
@@ -125,6 +130,31 @@ fn first_difference(committed: &str, generated: &str) -> Option<usize> {
             _ => return Some(line),
         }
     }
+}
+
+/// Builds the release service and the load harness, then runs the harness against the service.
+///
+/// Two builds, not one: built together, Cargo would unify the features of both dependency trees,
+/// and the service measured would not be the binary `cargo build --release -p auth-http` ships.
+fn loadtest(arguments: &[String]) -> anyhow::Result<()> {
+    cargo(&["build", "--release", "--quiet", "--package", "auth-http"])?;
+    cargo(&["build", "--release", "--quiet", "--package", "auth-loadtest"])?;
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(folder) => PathBuf::from(folder),
+        None => workspace_root().join("target"),
+    };
+    let release = target.join("release");
+    let status = Command::new(release.join("auth-loadtest"))
+        .arg("--server-bin")
+        .arg(release.join("auth-http"))
+        .args(arguments)
+        .current_dir(workspace_root())
+        .status()
+        .context("cannot run the load harness")?;
+    if !status.success() {
+        bail!("the load test failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(arguments: &[&str]) -> anyhow::Result<()> {

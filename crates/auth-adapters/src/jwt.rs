@@ -1,5 +1,9 @@
 //! [`AccessTokenCodec`] with `jsonwebtoken`: EdDSA, `typ: at+jwt`, a `kid`, and the algorithm
-//! pinned to the key on verification. Keys are decoded once into a [`KeyRing`], never per token.
+//! pinned to the key on verification. Keys are decoded once into a [`KeyRing`], never per token,
+//! and a token that verified is remembered until it expires ([`verified`]), so that a client
+//! presenting the same token again does not pay for the signature check again.
+
+mod verified;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::keys::{MasterKey, SealError};
+pub use verified::VerifiedTokens;
 
 /// The media type of access tokens (RFC 9068), carried in the `typ` header.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -24,6 +29,8 @@ pub const MAX_TOKEN_LENGTH: usize = 8 * 1024;
 
 struct VerifyingKey {
     algorithm: Algorithm,
+    /// The raw public key, to tell whether a reload changed the keys.
+    public_key: Vec<u8>,
     key: DecodingKey,
     validation: Validation,
 }
@@ -34,12 +41,28 @@ struct SigningKey {
     key: EncodingKey,
 }
 
-/// The decoded keys: the one that signs, and every one that verifies.
+/// The decoded keys: the one that signs, and every one that verifies, with the tokens verified
+/// under exactly these verifying keys.
 #[derive(Default)]
 pub struct KeyRing {
     signing: Option<SigningKey>,
     verifying: HashMap<String, VerifyingKey>,
     jwks: Vec<Value>,
+    verified: Arc<VerifiedTokens>,
+}
+
+impl KeyRing {
+    /// Whether both rings verify with exactly the same keys, so that what one verified the other
+    /// would too.
+    fn verifies_like(&self, other: &Self) -> bool {
+        self.verifying.len() == other.verifying.len()
+            && self.verifying.iter().all(|(kid, key)| {
+                other
+                    .verifying
+                    .get(kid)
+                    .is_some_and(|theirs| theirs.algorithm == key.algorithm && theirs.public_key == key.public_key)
+            })
+    }
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -112,6 +135,7 @@ impl JwtCodec {
                 stored.kid.clone(),
                 VerifyingKey {
                     algorithm,
+                    public_key: stored.public_key.clone(),
                     key: DecodingKey::from_ed_der(&stored.public_key),
                     validation: self.validation(algorithm),
                 },
@@ -136,7 +160,14 @@ impl JwtCodec {
                 });
             }
         }
-        *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        let mut current = self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The periodic reload usually finds the same keys: keep what they verified. Any change
+        // (a key added, removed or replaced) starts an empty cache, so that a token of a key
+        // taken out is never accepted from memory.
+        if ring.verifies_like(&current) {
+            ring.verified = current.verified.clone();
+        }
+        *current = Arc::new(ring);
         Ok(())
     }
 
@@ -179,12 +210,39 @@ impl AccessTokenCodec for JwtCodec {
             .map_err(InfrastructureError::unexpected)
     }
 
+    /// The claims of a token verified before and not expired since, else the full check; a token
+    /// that passes it is remembered until its `exp` (plus the skew).
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
         if token.len() > MAX_TOKEN_LENGTH {
             return Err(TokenRejection::Malformed);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
         let ring = self.current_ring();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(claims) = ring.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_with(&ring, token)?;
+        let usable_until = claims.exp.saturating_add(MAX_CLOCK_SKEW_SECONDS as i64);
+        ring.verified.insert(token, claims.clone(), usable_until, now);
+        Ok(claims)
+    }
+}
+
+impl JwtCodec {
+    /// The full check of [`AccessTokenCodec::verify`], signature included, without the cache of
+    /// verified tokens (for benchmarks and comparisons).
+    ///
+    /// # Errors
+    /// Why the token is refused.
+    pub fn verify_uncached(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        if token.len() > MAX_TOKEN_LENGTH {
+            return Err(TokenRejection::Malformed);
+        }
+        self.verify_with(&self.current_ring(), token)
+    }
+
+    fn verify_with(&self, ring: &KeyRing, token: &str) -> Result<AccessClaims, TokenRejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
         let kid = header.kid.as_deref().ok_or(TokenRejection::UnknownKey)?;
         let key = ring.verifying.get(kid).ok_or(TokenRejection::UnknownKey)?;
         // The key decides the algorithm, never the token: this is what defeats `alg: none` and
@@ -319,6 +377,52 @@ mod tests {
         assert_eq!(codec.verify(&sign(&other, &claims())), Err(TokenRejection::UnknownKey));
         assert_eq!(codec.verify("garbage"), Err(TokenRejection::Malformed));
         assert_eq!(codec.verify(&"a".repeat(MAX_TOKEN_LENGTH + 1)), Err(TokenRejection::Malformed));
+    }
+
+    #[test]
+    fn a_token_verified_once_is_accepted_again_from_memory() {
+        let (codec, _, _) = codec_with_key();
+        let claims = claims();
+        let token = sign(&codec, &claims);
+        assert_eq!(codec.verify(&token).unwrap(), claims);
+        assert_eq!(codec.current_ring().verified.len(), 1);
+        assert_eq!(codec.verify(&token).unwrap(), claims);
+        assert_eq!(codec.verify_uncached(&token).unwrap(), claims);
+    }
+
+    #[test]
+    fn a_refused_token_is_not_remembered() {
+        let (codec, _, _) = codec_with_key();
+        let token = sign(&codec, &claims());
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(codec.verify(&tampered).is_err());
+        assert!(codec.current_ring().verified.is_empty());
+    }
+
+    #[test]
+    fn a_reload_with_the_same_keys_keeps_the_verified_tokens() {
+        let (codec, master_key, key) = codec_with_key();
+        let token = sign(&codec, &claims());
+        codec.verify(&token).unwrap();
+        codec.install(std::slice::from_ref(&key), &master_key, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(codec.current_ring().verified.len(), 1);
+    }
+
+    #[test]
+    fn a_token_of_a_key_taken_out_of_the_ring_is_refused_even_when_it_was_verified_before() {
+        let (codec, master_key, key) = codec_with_key();
+        let token = sign(&codec, &claims());
+        codec.verify(&token).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let replacement = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
+        codec.install(std::slice::from_ref(&replacement), &master_key, now).unwrap();
+        assert_eq!(codec.verify(&token), Err(TokenRejection::UnknownKey));
+        // And back: the old key's return starts from an empty cache, and verifies afresh.
+        codec.install(&[key, replacement], &master_key, now).unwrap();
+        assert!(codec.current_ring().verified.is_empty());
+        assert!(codec.verify(&token).is_ok());
     }
 
     #[test]

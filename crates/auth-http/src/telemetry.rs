@@ -27,12 +27,16 @@ where
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
+        // The JSON lines carry no span fields, yet the fmt layer renders every new span's fields
+        // into a string the moment it is created, on every request (the request span, and the
+        // database, Redis and hashing spans under it). Showing it events only skips that work.
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
             .with_writer(sink)
+            .with_filter(tracing_subscriber::filter::filter_fn(|metadata| metadata.is_event()))
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().with_writer(sink).boxed(),
     };
