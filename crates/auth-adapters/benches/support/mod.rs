@@ -15,21 +15,22 @@ use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{MasterKey, SigningAlgorithm, generate_signing_key};
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::postgres::{
-    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository, PostgresSessionRepository,
-    PostgresUserRepository,
+    PostgresAuditLog, PostgresDatabase, PostgresMailQueue, PostgresOneTimeTokenRepository,
+    PostgresSecondFactorRepository, PostgresSessionRepository, PostgresUserRepository,
 };
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::sealed_mail::MailSealer;
+use auth_adapters::sealed_totp::TotpSealer;
 use auth_adapters::sqlite::{
-    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSessionRepository,
-    SqliteUserRepository,
+    SqliteAuditLog, SqliteDatabase, SqliteMailQueue, SqliteOneTimeTokenRepository, SqliteSecondFactorRepository,
+    SqliteSessionRepository, SqliteUserRepository,
 };
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
 use auth_domain::ports::{
     AuditLog, MailQueue, NoBreachedPasswords, OneTimeTokenRepository, PasswordHasher, RateLimiter, RevocationStore,
-    SessionRepository, UserRepository,
+    SecondFactorRepository, SessionRepository, UserRepository,
 };
-use auth_domain::services::{LoginRequest, RegisterRequest};
+use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
 use auth_domain::{AuthPolicy, AuthPorts, AuthService, RateLimits, RefreshSecret, RequestContext, TokenPair};
 use time::OffsetDateTime;
 
@@ -71,6 +72,7 @@ pub struct Repositories {
     pub one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub mail_queue: Arc<dyn MailQueue>,
+    pub second_factors: Arc<dyn SecondFactorRepository>,
 }
 
 /// A freshly migrated SQLite database in `folder`, with the service's default pool size.
@@ -83,7 +85,8 @@ pub async fn sqlite(folder: &Path) -> Repositories {
         sessions: Arc::new(SqliteSessionRepository::new(database.clone(), sealer.clone())),
         one_time_tokens: Arc::new(SqliteOneTimeTokenRepository::new(database.clone(), sealer.clone())),
         audit: Arc::new(SqliteAuditLog::new(database.clone(), Arc::new(UuidV7Generator))),
-        mail_queue: Arc::new(SqliteMailQueue::new(database, sealer)),
+        mail_queue: Arc::new(SqliteMailQueue::new(database.clone(), sealer)),
+        second_factors: Arc::new(SqliteSecondFactorRepository::new(database, TotpSealer::new(&MasterKey::generate()))),
     }
 }
 
@@ -106,7 +109,11 @@ pub async fn postgres(base_url: &str) -> Repositories {
         sessions: Arc::new(PostgresSessionRepository::new(database.clone(), sealer.clone())),
         one_time_tokens: Arc::new(PostgresOneTimeTokenRepository::new(database.clone(), sealer.clone())),
         audit: Arc::new(PostgresAuditLog::new(database.clone(), Arc::new(UuidV7Generator))),
-        mail_queue: Arc::new(PostgresMailQueue::new(database, sealer)),
+        mail_queue: Arc::new(PostgresMailQueue::new(database.clone(), sealer)),
+        second_factors: Arc::new(PostgresSecondFactorRepository::new(
+            database,
+            TotpSealer::new(&MasterKey::generate()),
+        )),
     }
 }
 
@@ -145,6 +152,7 @@ pub fn service(
         revocations,
         rate_limiter,
         mail_queue: repositories.mail_queue,
+        second_factors: repositories.second_factors,
         hasher,
         breached_passwords: Arc::new(NoBreachedPasswords),
         tokens: codec,
@@ -176,5 +184,9 @@ pub async fn signed_in(service: &AuthService) -> TokenPair {
         .register(RegisterRequest { email: email.clone(), password: PASSWORD.to_owned(), display_name: None }, &context)
         .await
         .expect("the account registers");
-    service.login(LoginRequest { email, password: PASSWORD.to_owned() }, &context).await.expect("the account logs in")
+    match service.login(LoginRequest { email, password: PASSWORD.to_owned() }, &context).await {
+        Ok(LoginOutcome::Authenticated(pair)) => pair,
+        Ok(LoginOutcome::MfaRequired(_)) => panic!("a new account has no second factor"),
+        Err(error) => panic!("the account does not log in: {error}"),
+    }
 }
