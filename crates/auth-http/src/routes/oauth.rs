@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use auth_domain::services::{Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError};
-use auth_domain::{AuthService, InfrastructureError, TokenPair};
+use auth_domain::{AuthService, InfrastructureError, RateLimitExceeded, TokenPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
@@ -93,6 +93,14 @@ impl OAuthError {
         }
     }
 
+    /// RFC 6749 has no code for a rate limit; `temporarily_unavailable` is the one clients retry.
+    fn rate_limited(exceeded: &RateLimitExceeded, description: &str) -> Self {
+        Self {
+            retry_after: Some(exceeded.retry_after.as_secs().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", description)
+        }
+    }
+
     fn infrastructure(error: &InfrastructureError) -> Self {
         tracing::error!(error = %error, error.cause = ?std::error::Error::source(error), "a backing service failed");
         match error {
@@ -144,11 +152,7 @@ impl From<LoginError> for OAuthError {
             LoginError::InvalidCredentials => Self::invalid_grant("the username or password is wrong"),
             LoginError::EmailNotVerified => Self::invalid_grant("the email address is not verified yet"),
             LoginError::AccountDisabled => Self::invalid_grant("the account is disabled"),
-            LoginError::RateLimited(exceeded) => Self {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                retry_after: Some(exceeded.retry_after.as_secs().max(1)),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "too many attempts; retry later")
-            },
+            LoginError::RateLimited(exceeded) => Self::rate_limited(&exceeded, "too many attempts; retry later"),
             LoginError::Overloaded => Self::unavailable(1, "the service is busy; retry shortly"),
             LoginError::Infrastructure(error) => Self::infrastructure(&error),
         }
@@ -162,11 +166,7 @@ impl From<RefreshError> for OAuthError {
             RefreshError::Reused => Self::invalid_grant("the refresh token was used before; the session is revoked"),
             RefreshError::SessionExpired => Self::invalid_grant("the session has expired"),
             RefreshError::AccountDisabled => Self::invalid_grant("the account is disabled"),
-            RefreshError::RateLimited(exceeded) => Self {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                retry_after: Some(exceeded.retry_after.as_secs().max(1)),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "too many refreshes; retry later")
-            },
+            RefreshError::RateLimited(exceeded) => Self::rate_limited(&exceeded, "too many refreshes; retry later"),
             RefreshError::Infrastructure(error) => Self::infrastructure(&error),
         }
     }
