@@ -80,6 +80,14 @@ route_table! {
     get "/docs" => docs::swagger_ui,
 }
 
+/// A response that no cache may keep (RFC 6749 §5.1): it carries a credential.
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"));
+    builder
+}
+
 fn rfc3339<S: Serializer>(instant: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
     time::serde::rfc3339::serialize(instant, serializer)
 }

@@ -30,17 +30,19 @@ impl AuthService {
     /// # Errors
     /// Only infrastructure failures.
     pub async fn revoke_token(&self, token: &str, context: &RequestContext) -> Result<(), InfrastructureError> {
-        let session_id = match RefreshToken::parse(token) {
+        let session = match RefreshToken::parse(token) {
             Some(refresh_token) => {
-                self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await?.map(|(session, _)| session.id)
+                self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await?.map(|(session, _)| session)
             }
             // An access token whose signature and claims hold names its session; an expired one
             // has nothing left to revoke.
-            None => self.ports.tokens.verify(token).ok().map(|claims| claims.sid),
+            None => match self.ports.tokens.verify(token) {
+                Ok(claims) => self.ports.sessions.find(claims.sid).await?,
+                Err(_) => None,
+            },
         };
-        let Some(session_id) = session_id else { return Ok(()) };
+        let Some(session) = session else { return Ok(()) };
         let now = self.now();
-        let Some(session) = self.ports.sessions.find(session_id).await? else { return Ok(()) };
         if self.ports.sessions.revoke(session.id, RevocationReason::Logout, now).await? {
             self.revoke_access_tokens(session.id, now).await?;
             let detail = json!({ "via": "oauth_revoke" });

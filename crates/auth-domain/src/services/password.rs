@@ -161,11 +161,7 @@ impl AuthService {
             UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
             other => ResetPasswordError::Infrastructure(unexpected(other)),
         })?;
-        let revoked = self.ports.sessions.revoke_all_for_user(user_id, RevocationReason::PasswordReset, now).await?;
-        for session in &revoked {
-            self.revoke_access_tokens(session.id, now).await?;
-        }
-        self.revoke_user_access_tokens(user_id, now).await?;
+        self.end_every_session(user_id, RevocationReason::PasswordReset, now).await?;
         self.audit(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
         Ok(())
     }

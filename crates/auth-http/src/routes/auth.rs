@@ -1,13 +1,12 @@
 //! Routes under /v1/auth: register, verify, log in, refresh, log out, and the gateway check.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use auth_domain::AuthService;
 use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Accepted, AcceptedStatus, TokenPairView, UserView};
+use super::{Accepted, AcceptedStatus, TokenPairView, UserView, no_store};
 use crate::error::{ApiError, Problem};
 use crate::extractors::{Authenticated, ClientContext};
 
@@ -73,12 +72,6 @@ pub struct RefreshBody {
 #[derive(Serialize, ToSchema)]
 pub struct Verified {
     user: UserView,
-}
-
-/// A response that no cache may keep (RFC 6749 §5.1): it carries a credential.
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
-    builder
 }
 
 fn token_response(pair: &auth_domain::TokenPair) -> HttpResponse {

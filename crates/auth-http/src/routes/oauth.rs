@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
+use super::no_store;
 use crate::extractors::ClientContext;
 
 /// The resource servers allowed to introspect tokens (AUTH_INTROSPECTION_CLIENTS).
@@ -139,11 +140,6 @@ impl ResponseError for OAuthError {
 /// Turns a form that does not parse (or is not a form) into `invalid_request`.
 pub fn form_error(error: &actix_web::error::UrlencodedError) -> OAuthError {
     OAuthError::invalid_request(format!("the request body must be an application/x-www-form-urlencoded form: {error}"))
-}
-
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
-    builder
 }
 
 impl From<LoginError> for OAuthError {
