@@ -14,6 +14,10 @@ tasks:
   migrate                      apply pending migrations to AUTH_DATABASE_URL (auth-http migrate)
   users grant-role EMAIL ROLE  give a role to an account (auth-http users grant-role)
   users revoke-role EMAIL ROLE take a role away (auth-http users revoke-role)
+  keys rotate [--activate-after D | --now]
+                               publish the next signing key, which signs after the publish lead
+  keys list                    every signing key and its status (auth-http keys list)
+  keys retire KID              take a key that is not current out at once (auth-http keys retire)
   openapi                      write the OpenAPI document to docs/openapi.json (auth-http openapi)
   openapi --check              fail when docs/openapi.json differs from what the code generates
   loadtest [--quick] [--mode embedded|postgres] [--json PATH] [--scenario NAME,...] [--duration S]
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
 
 fn run(arguments: &[String]) -> anyhow::Result<()> {
     match arguments.first().map(String::as_str) {
-        Some("migrate" | "users") => auth_http(arguments),
+        Some("migrate" | "users" | "keys") => auth_http(arguments),
         Some("openapi") => match &arguments[1..] {
             [] => write_openapi(),
             [flag] if flag == "--check" => check_openapi(),

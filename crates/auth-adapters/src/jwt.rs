@@ -3,6 +3,7 @@
 //! and a token that verified is remembered until it expires ([`verified`]), so that a client
 //! presenting the same token again does not pay for the signature check again.
 
+mod der;
 mod verified;
 
 use std::collections::HashMap;
@@ -39,19 +40,26 @@ struct SigningKey {
     kid: String,
     algorithm: Algorithm,
     key: EncodingKey,
+    /// When it starts signing (Unix seconds).
+    activates_at: i64,
 }
 
 /// The decoded keys: the one that signs, and every one that verifies, with the tokens verified
 /// under exactly these verifying keys.
 #[derive(Default)]
 pub struct KeyRing {
-    signing: Option<SigningKey>,
+    /// Oldest first: the last one whose time has come signs.
+    signing: Vec<SigningKey>,
     verifying: HashMap<String, VerifyingKey>,
     jwks: Vec<Value>,
     verified: Arc<VerifiedTokens>,
 }
 
 impl KeyRing {
+    fn signing_key_at(&self, now: i64) -> Option<&SigningKey> {
+        self.signing.iter().rev().find(|key| key.activates_at <= now)
+    }
+
     /// Whether both rings verify with exactly the same keys, so that what one verified the other
     /// would too.
     fn verifies_like(&self, other: &Self) -> bool {
@@ -68,7 +76,7 @@ impl KeyRing {
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing")
-            .field("signing_kid", &self.signing.as_ref().map(|key| &key.kid))
+            .field("signing_kids", &self.signing.iter().map(|key| &key.kid).collect::<Vec<_>>())
             .field("verifying_kids", &self.verifying.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -86,6 +94,8 @@ pub enum KeyRingError {
     },
     #[error("signing key {kid} has a malformed public key")]
     MalformedPublicKey { kid: String },
+    #[error("signing key {kid} has a malformed private key")]
+    MalformedPrivateKey { kid: String },
 }
 
 /// Signs and verifies access tokens with the keys of its current [`KeyRing`].
@@ -106,59 +116,38 @@ impl JwtCodec {
         Self { ring: RwLock::new(Arc::new(KeyRing::default())), issuer: issuer.into(), audience: audience.into() }
     }
 
-    /// Replaces the key ring with `keys`: the newest key active at `now` signs, every listed key
-    /// verifies and is published.
+    /// Replaces the key ring with `keys`: every listed key verifies and is published, and at any
+    /// instant the newest of them whose `activates_at` has come signs, so that a pending key takes
+    /// over on time without a reload.
     ///
     /// # Errors
     /// When a key cannot be decoded; the previous ring stays in place.
-    pub fn install(
-        &self,
-        keys: &[StoredSigningKey],
-        master_key: &MasterKey,
-        now: OffsetDateTime,
-    ) -> Result<(), KeyRingError> {
+    pub fn install(&self, keys: &[StoredSigningKey], master_key: &MasterKey) -> Result<(), KeyRingError> {
         let mut ring = KeyRing::default();
+        let mut keys: Vec<&StoredSigningKey> = keys.iter().collect();
+        keys.sort_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
         for stored in keys {
-            let algorithm = match stored.algorithm.as_str() {
-                "EdDSA" => Algorithm::EdDSA,
-                other => {
-                    return Err(KeyRingError::UnsupportedAlgorithm {
-                        kid: stored.kid.clone(),
-                        algorithm: other.into(),
-                    });
-                }
-            };
-            if stored.public_key.len() != 32 {
-                return Err(KeyRingError::MalformedPublicKey { kid: stored.kid.clone() });
-            }
+            let (algorithm, key, jwk) = public_key(stored)?;
             ring.verifying.insert(
                 stored.kid.clone(),
                 VerifyingKey {
                     algorithm,
                     public_key: stored.public_key.clone(),
-                    key: DecodingKey::from_ed_der(&stored.public_key),
+                    key,
                     validation: self.validation(algorithm),
                 },
             );
-            ring.jwks.push(json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(&stored.public_key),
-                "kid": stored.kid,
-                "alg": stored.algorithm,
-                "use": "sig",
-            }));
-            if stored.activates_at <= now {
-                let private_der = master_key
-                    .open(stored.kid.as_bytes(), &stored.encrypted_private_key)
-                    .map_err(|source| KeyRingError::Sealed { kid: stored.kid.clone(), source })?;
-                // Keys are listed oldest first, so the last active one wins.
-                ring.signing = Some(SigningKey {
-                    kid: stored.kid.clone(),
-                    algorithm,
-                    key: EncodingKey::from_ed_der(&private_der),
-                });
-            }
+            ring.jwks.push(jwk);
+            let private_der = master_key
+                .open(stored.kid.as_bytes(), &stored.encrypted_private_key)
+                .map_err(|source| KeyRingError::Sealed { kid: stored.kid.clone(), source })?;
+            ring.signing.push(SigningKey {
+                kid: stored.kid.clone(),
+                algorithm,
+                key: private_key(algorithm, &private_der)
+                    .ok_or_else(|| KeyRingError::MalformedPrivateKey { kid: stored.kid.clone() })?,
+                activates_at: stored.activates_at.unix_timestamp(),
+            });
         }
         let mut current = self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // The periodic reload usually finds the same keys: keep what they verified. Any change
@@ -173,7 +162,7 @@ impl JwtCodec {
 
     /// Whether a signing key is loaded, so that tokens can be issued.
     pub fn can_sign(&self) -> bool {
-        self.current_ring().signing.is_some()
+        self.current_ring().signing_key_at(OffsetDateTime::now_utc().unix_timestamp()).is_some()
     }
 
     /// The JSON Web Key Set of every key that may still verify a live token.
@@ -197,11 +186,59 @@ impl JwtCodec {
     }
 }
 
+/// The algorithm, the verifying key and the JWK of a stored key.
+fn public_key(stored: &StoredSigningKey) -> Result<(Algorithm, DecodingKey, Value), KeyRingError> {
+    let malformed = || KeyRingError::MalformedPublicKey { kid: stored.kid.clone() };
+    let public = &stored.public_key;
+    match stored.algorithm.as_str() {
+        "EdDSA" => {
+            if public.len() != 32 {
+                return Err(malformed());
+            }
+            let x = URL_SAFE_NO_PAD.encode(public);
+            let jwk =
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": stored.kid, "alg": "EdDSA", "use": "sig" });
+            Ok((Algorithm::EdDSA, DecodingKey::from_ed_der(public), jwk))
+        }
+        "ES256" => {
+            // An uncompressed SEC1 point: 0x04, then x and y.
+            if public.len() != 65 || public[0] != 4 {
+                return Err(malformed());
+            }
+            let (x, y) = (URL_SAFE_NO_PAD.encode(&public[1..33]), URL_SAFE_NO_PAD.encode(&public[33..]));
+            let key = DecodingKey::from_ec_components(&x, &y).map_err(|_| malformed())?;
+            let jwk =
+                json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": stored.kid, "alg": "ES256", "use": "sig" });
+            Ok((Algorithm::ES256, key, jwk))
+        }
+        "RS256" => {
+            let (modulus, exponent) = der::rsa_public_key(public).ok_or_else(malformed)?;
+            let (n, e) = (URL_SAFE_NO_PAD.encode(modulus), URL_SAFE_NO_PAD.encode(exponent));
+            let key = DecodingKey::from_rsa_components(&n, &e).map_err(|_| malformed())?;
+            let jwk = json!({ "kty": "RSA", "n": n, "e": e, "kid": stored.kid, "alg": "RS256", "use": "sig" });
+            Ok((Algorithm::RS256, key, jwk))
+        }
+        other => Err(KeyRingError::UnsupportedAlgorithm { kid: stored.kid.clone(), algorithm: other.into() }),
+    }
+}
+
+/// The signing key from its PKCS#8 DER.
+fn private_key(algorithm: Algorithm, pkcs8: &[u8]) -> Option<EncodingKey> {
+    match algorithm {
+        Algorithm::EdDSA => Some(EncodingKey::from_ed_der(pkcs8)),
+        Algorithm::ES256 => Some(EncodingKey::from_ec_der(pkcs8)),
+        // jsonwebtoken signs RSA with the PKCS#1 key that PKCS#8 wraps.
+        Algorithm::RS256 => der::pkcs8_private_key(pkcs8).map(EncodingKey::from_rsa_der),
+        _ => None,
+    }
+}
+
 impl AccessTokenCodec for JwtCodec {
     fn sign(&self, claims: &AccessClaims) -> Result<auth_domain::tokens::AccessToken, InfrastructureError> {
         let ring = self.current_ring();
-        let signing =
-            ring.signing.as_ref().ok_or_else(|| InfrastructureError::unavailable("no signing key is loaded yet"))?;
+        let signing = ring
+            .signing_key_at(OffsetDateTime::now_utc().unix_timestamp())
+            .ok_or_else(|| InfrastructureError::unavailable("no signing key is loaded yet"))?;
         let mut header = Header::new(signing.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(signing.kid.clone());
@@ -286,7 +323,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let key = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
         let codec = JwtCodec::new("https://auth.example.com", "authd");
-        codec.install(std::slice::from_ref(&key), &master_key, now).unwrap();
+        codec.install(std::slice::from_ref(&key), &master_key).unwrap();
         (codec, master_key, key)
     }
 
@@ -406,7 +443,7 @@ mod tests {
         let (codec, master_key, key) = codec_with_key();
         let token = sign(&codec, &claims());
         codec.verify(&token).unwrap();
-        codec.install(std::slice::from_ref(&key), &master_key, OffsetDateTime::now_utc()).unwrap();
+        codec.install(std::slice::from_ref(&key), &master_key).unwrap();
         assert_eq!(codec.current_ring().verified.len(), 1);
     }
 
@@ -417,12 +454,57 @@ mod tests {
         codec.verify(&token).unwrap();
         let now = OffsetDateTime::now_utc();
         let replacement = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
-        codec.install(std::slice::from_ref(&replacement), &master_key, now).unwrap();
+        codec.install(std::slice::from_ref(&replacement), &master_key).unwrap();
         assert_eq!(codec.verify(&token), Err(TokenRejection::UnknownKey));
         // And back: the old key's return starts from an empty cache, and verifies afresh.
-        codec.install(&[key, replacement], &master_key, now).unwrap();
+        codec.install(&[key, replacement], &master_key).unwrap();
         assert!(codec.current_ring().verified.is_empty());
         assert!(codec.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn tokens_of_every_algorithm_sign_verify_and_are_published() {
+        let master_key = MasterKey::generate();
+        let now = OffsetDateTime::now_utc();
+        for algorithm in SigningAlgorithm::ALL {
+            let key = generate_signing_key(algorithm, &master_key, now, now);
+            let codec = JwtCodec::new("https://auth.example.com", "authd");
+            codec.install(std::slice::from_ref(&key), &master_key).unwrap();
+            let claims = claims();
+            let token = sign(&codec, &claims);
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(format!("{:?}", header.alg), algorithm.jose_name());
+            assert_eq!(codec.verify_uncached(&token).unwrap(), claims, "{algorithm:?}");
+
+            // An independent check: the JWK alone verifies the token.
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(codec.jwks()).unwrap();
+            let jwk = jwks.find(&key.kid).unwrap();
+            let mut validation = Validation::new(header.alg);
+            validation.set_audience(&["authd"]);
+            let decoded =
+                jsonwebtoken::decode::<AccessClaims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation);
+            assert_eq!(decoded.unwrap().claims, claims, "{algorithm:?}");
+            let published = &codec.jwks()["keys"][0];
+            assert!(published.get("d").is_none() && published.get("p").is_none(), "{published}");
+        }
+    }
+
+    #[test]
+    fn a_pending_key_is_published_at_once_and_signs_from_its_activation() {
+        let master_key = MasterKey::generate();
+        let now = OffsetDateTime::now_utc();
+        let current = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now - time::Duration::hours(1));
+        let pending = generate_signing_key(SigningAlgorithm::Es256, &master_key, now, now + time::Duration::seconds(2));
+        let codec = JwtCodec::new("https://auth.example.com", "authd");
+        codec.install(&[pending.clone(), current.clone()], &master_key).unwrap();
+        assert_eq!(codec.jwks()["keys"].as_array().unwrap().len(), 2);
+        let kid_of = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        let before = sign(&codec, &claims());
+        assert_eq!(kid_of(&before), current.kid);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let after = sign(&codec, &claims());
+        assert_eq!(kid_of(&after), pending.kid);
+        assert!(codec.verify(&before).is_ok() && codec.verify(&after).is_ok());
     }
 
     #[test]

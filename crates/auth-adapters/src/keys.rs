@@ -1,9 +1,11 @@
 //! The master key that seals secrets at rest, and the signing keys it seals.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use auth_domain::InfrastructureError;
-use auth_domain::ports::{SigningKeyStore, StoredSigningKey};
+use auth_domain::ports::{SigningKeyGenerator, StoredSigningKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -143,44 +145,93 @@ fn write_owner_only(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
-/// The signing algorithms this build can generate keys for.
+/// The signing algorithms this build can make keys for and sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlgorithm {
+    /// Ed25519 (RFC 8037): the default; small keys, fast and deterministic signatures.
     EdDsa,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: for verifiers that know nothing newer.
+    Rs256,
 }
 
-impl SigningAlgorithm {
-    pub fn jose_name(self) -> &'static str {
-        match self {
-            Self::EdDsa => "EdDSA",
+#[derive(Debug, thiserror::Error)]
+#[error("unknown signing algorithm {0:?}: expected EdDSA, ES256 or RS256")]
+pub struct UnknownAlgorithm(pub String);
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = UnknownAlgorithm;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "EdDSA" => Ok(Self::EdDsa),
+            "ES256" => Ok(Self::Es256),
+            "RS256" => Ok(Self::Rs256),
+            other => Err(UnknownAlgorithm(other.to_owned())),
         }
     }
 }
 
-/// Makes a new signing key, sealed with `master_key`, that signs from `activates_at`.
+impl SigningAlgorithm {
+    pub const ALL: [Self; 3] = [Self::EdDsa, Self::Es256, Self::Rs256];
+
+    pub fn jose_name(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+/// A fresh key pair as stored: the public part in the form the JWK is built from (Ed25519: the
+/// 32 raw bytes; P-256: the 65-byte uncompressed point; RSA: the PKCS#1 `RSAPublicKey` DER), and
+/// the private part as PKCS#8 DER.
+fn new_key_pair(algorithm: SigningAlgorithm) -> (Vec<u8>, Vec<u8>) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair;
+    match algorithm {
+        SigningAlgorithm::EdDsa => {
+            let signing_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let private_der =
+                signing_key.to_pkcs8_der().expect("an Ed25519 key always encodes as PKCS#8").as_bytes().to_vec();
+            (signing_key.verifying_key().to_bytes().to_vec(), private_der)
+        }
+        SigningAlgorithm::Es256 => {
+            let pair =
+                aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .expect("the system random source works");
+            let private_der = pair.to_pkcs8v1().expect("a P-256 key always encodes as PKCS#8").as_ref().to_vec();
+            (pair.public_key().as_ref().to_vec(), private_der)
+        }
+        SigningAlgorithm::Rs256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .expect("the system random source works");
+            let private_der = pair.as_der().expect("an RSA key always encodes as PKCS#8").as_ref().to_vec();
+            (pair.public_key().as_ref().to_vec(), private_der)
+        }
+    }
+}
+
+/// Makes a new signing key, sealed with `master_key`, that signs from `activates_at`. RSA key
+/// generation takes a while: call it off the async workers.
 pub fn generate_signing_key(
     algorithm: SigningAlgorithm,
     master_key: &MasterKey,
     now: OffsetDateTime,
     activates_at: OffsetDateTime,
 ) -> StoredSigningKey {
-    match algorithm {
-        SigningAlgorithm::EdDsa => {
-            let signing_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-            let public_key = signing_key.verifying_key().to_bytes().to_vec();
-            let private_der =
-                signing_key.to_pkcs8_der().expect("an Ed25519 key always encodes as PKCS#8").as_bytes().to_vec();
-            let kid = key_id(&public_key);
-            StoredSigningKey {
-                encrypted_private_key: master_key.seal(kid.as_bytes(), &private_der),
-                kid,
-                algorithm: algorithm.jose_name().to_owned(),
-                public_key,
-                created_at: now,
-                activates_at,
-                retired_at: None,
-            }
-        }
+    let (public_key, private_der) = new_key_pair(algorithm);
+    let kid = key_id(&public_key);
+    StoredSigningKey {
+        encrypted_private_key: master_key.seal(kid.as_bytes(), &private_der),
+        kid,
+        algorithm: algorithm.jose_name().to_owned(),
+        public_key,
+        created_at: now,
+        activates_at,
+        retired_at: None,
     }
 }
 
@@ -190,26 +241,34 @@ fn key_id(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public_key)[..12])
 }
 
-/// The active keys, after making a first one if the store has none that signs yet.
-///
-/// # Errors
-/// When the store fails.
-pub async fn ensure_signing_key(
-    store: &dyn SigningKeyStore,
+/// [`SigningKeyGenerator`] for one algorithm, sealing the private parts with the master key.
+#[derive(Debug, Clone)]
+pub struct SealedKeyGenerator {
     algorithm: SigningAlgorithm,
-    master_key: &MasterKey,
-    now: OffsetDateTime,
-) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
-    let keys = store.list_active().await?;
-    if keys.iter().any(|key| key.activates_at <= now) {
-        return Ok(keys);
+    master_key: Arc<MasterKey>,
+}
+
+impl SealedKeyGenerator {
+    pub fn new(algorithm: SigningAlgorithm, master_key: Arc<MasterKey>) -> Self {
+        Self { algorithm, master_key }
     }
-    let key = generate_signing_key(algorithm, master_key, now, now);
-    let kid = key.kid.clone();
-    if store.insert_if_none_active(key).await? {
-        tracing::info!(token.kid = %kid, token.alg = algorithm.jose_name(), "generated a new signing key");
+}
+
+#[async_trait]
+impl SigningKeyGenerator for SealedKeyGenerator {
+    async fn generate(
+        &self,
+        created_at: OffsetDateTime,
+        activates_at: OffsetDateTime,
+    ) -> Result<StoredSigningKey, InfrastructureError> {
+        let (algorithm, master_key) = (self.algorithm, self.master_key.clone());
+        let key =
+            tokio::task::spawn_blocking(move || generate_signing_key(algorithm, &master_key, created_at, activates_at))
+                .await
+                .map_err(InfrastructureError::unexpected)?;
+        tracing::info!(token.kid = %key.kid, token.alg = algorithm.jose_name(), "generated a new signing key");
+        Ok(key)
     }
-    store.list_active().await
 }
 
 #[cfg(test)]
@@ -249,6 +308,24 @@ mod tests {
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
         assert!(MasterKey::from_base64("not base64!").is_err());
         assert!(MasterKey::from_base64(&STANDARD.encode([7; 32])).is_ok());
+    }
+
+    #[test]
+    fn a_key_of_every_algorithm_is_sealed_and_named_after_its_public_part() {
+        let master_key = MasterKey::generate();
+        let now = OffsetDateTime::now_utc();
+        for (algorithm, public_length) in [
+            (SigningAlgorithm::EdDsa, 32..=32),
+            (SigningAlgorithm::Es256, 65..=65),
+            (SigningAlgorithm::Rs256, 260..=280),
+        ] {
+            let key = generate_signing_key(algorithm, &master_key, now, now);
+            assert_eq!(key.algorithm, algorithm.jose_name());
+            assert!(public_length.contains(&key.public_key.len()), "{algorithm:?}: {}", key.public_key.len());
+            assert_eq!(key.kid, key_id(&key.public_key));
+            assert!(master_key.open(key.kid.as_bytes(), &key.encrypted_private_key).is_ok());
+            assert_eq!(key.algorithm.parse::<SigningAlgorithm>().ok(), Some(algorithm));
+        }
     }
 
     #[test]

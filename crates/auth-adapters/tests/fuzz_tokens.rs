@@ -16,7 +16,7 @@ fn codec() -> (JwtCodec, String, AccessClaims) {
     let now = OffsetDateTime::now_utc();
     let key = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
     let codec = JwtCodec::new("https://auth.example.com", "authd");
-    codec.install(std::slice::from_ref(&key), &master_key, now).expect("installs");
+    codec.install(std::slice::from_ref(&key), &master_key).expect("installs");
     let claims = AccessClaims {
         iss: "https://auth.example.com".into(),
         sub: UserId::from_uuid(uuid::Uuid::now_v7()),

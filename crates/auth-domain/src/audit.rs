@@ -29,6 +29,7 @@ pub enum AuditEventKind {
     MfaDisabled,
     UserUpdatedByAdmin,
     SigningKeyRotated,
+    SigningKeyRetired,
 }
 
 impl AuditEventKind {
@@ -55,6 +56,7 @@ impl AuditEventKind {
             Self::MfaDisabled => "mfa_disabled",
             Self::UserUpdatedByAdmin => "user_updated_by_admin",
             Self::SigningKeyRotated => "signing_key_rotated",
+            Self::SigningKeyRetired => "signing_key_retired",
         }
     }
 }

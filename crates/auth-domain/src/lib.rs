@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod recovery_code;
 pub mod services;
 pub mod session;
+pub mod signing_keys;
 pub mod tokens;
 pub mod totp;
 pub mod user;

@@ -4,6 +4,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use auth_domain::signing_keys::KeyStatus;
+
 use crate::config::Settings;
 use crate::startup::{Application, Components, Database, MigrationPolicy};
 
@@ -35,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Rotate, list and retire the signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Look at the mail queue.
     Mail {
         #[command(subcommand)]
@@ -56,6 +63,32 @@ pub enum MailCommand {
     },
     /// Queue a failed mail again (its attempts start over), e.g. after fixing AUTH_SMTP_URL.
     Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make the next signing key: published in the JWKS at once, signing after the publish lead
+    /// (a reload interval plus the JWKS cache lifetime plus a margin), so that verifiers' caches
+    /// hold it before its first token. The current key keeps verifying until its tokens expire.
+    Rotate {
+        /// Sign with the new key after this long instead (e.g. `10s`; `--activate-after 1s` for
+        /// an emergency, when a leaked key must stop signing as soon as possible).
+        #[arg(long, value_parser = parse_duration_argument, conflicts_with = "now")]
+        activate_after: Option<std::time::Duration>,
+        /// Sign with the new key at once (an emergency: verifiers that cached the JWKS learn of
+        /// it only when they refetch on its unknown kid).
+        #[arg(long)]
+        now: bool,
+    },
+    /// Every signing key with its status: pending, current, previous (verifying until ...),
+    /// expired or retired.
+    List,
+    /// Take a key that is not current out at once: it leaves the JWKS and its tokens are refused.
+    Retire { kid: String },
+}
+
+fn parse_duration_argument(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text).ok_or_else(|| format!("expected a duration such as 10s or 2m, got {text:?}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +143,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { command } => keys(command, &settings).await,
         Command::Mail { command } => {
             let database = Database::open(&settings)?;
             let queue = database.mail_queue(&settings)?;
@@ -156,6 +190,63 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The `keys` commands. Replicas pick their effect up at their next key reload (AUTH_KEY_RELOAD_INTERVAL).
+async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let database = Database::open(settings)?;
+    database.prepare(MigrationPolicy::Refuse).await?;
+    let service = database.signing_key_service(settings)?;
+    match command {
+        KeysCommand::Rotate { activate_after, now } => {
+            let activate_after = if now { Some(std::time::Duration::ZERO) } else { activate_after };
+            let key = service.rotate(activate_after).await.context("cannot rotate the signing key")?;
+            println!(
+                "{} ({}) is published now and signs from {}; the current key keeps verifying its tokens until they expire",
+                key.kid,
+                key.algorithm,
+                timestamp(key.activates_at)
+            );
+        }
+        KeysCommand::List => {
+            let keys = service.list().await.context("cannot read the signing keys")?;
+            if keys.is_empty() {
+                println!("no signing keys yet: the first start of the service makes one");
+            }
+            println!("KID\tALG\tSTATUS\tCREATED\tSIGNS FROM\tUNTIL");
+            for key in keys {
+                let until = match key.status {
+                    KeyStatus::Previous { verifies_until } => format!("verifies until {}", timestamp(verifies_until)),
+                    KeyStatus::Retired | KeyStatus::Expired => {
+                        key.retired_at.map(|at| format!("retired {}", timestamp(at))).unwrap_or_default()
+                    }
+                    KeyStatus::Pending | KeyStatus::Current => String::new(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.algorithm,
+                    key.status.as_str(),
+                    timestamp(key.created_at),
+                    timestamp(key.activates_at),
+                    until
+                );
+            }
+        }
+        KeysCommand::Retire { kid } => {
+            service.retire(&kid).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("{kid} is retired: it has left the JWKS, and its tokens are refused");
+        }
+    }
+    Ok(())
+}
+
+fn timestamp(instant: time::OffsetDateTime) -> String {
+    instant
+        .replace_nanosecond(0)
+        .unwrap_or(instant)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| instant.unix_timestamp().to_string())
 }
 
 /// Writes the OpenAPI document to standard output.

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use auth_adapters::keys::SigningAlgorithm;
 use auth_domain::RateLimit;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -118,6 +119,13 @@ pub struct Settings {
     pub mfa_token_ttl: Duration,
     pub audience: String,
     pub master_key: Option<SecretString>,
+    /// The algorithm of the signing keys made from now on (existing keys keep theirs).
+    pub signing_algorithm: SigningAlgorithm,
+    /// Automatic signing-key rotation: a new key when the newest is this old.
+    pub key_rotation_period: Option<Duration>,
+    /// How often each process re-reads the signing keys, so that a rotation or a retirement made
+    /// elsewhere reaches it.
+    pub key_reload_interval: Duration,
     pub access_ttl: Duration,
     pub session_ttl: Duration,
     pub session_idle_ttl: Duration,
@@ -370,18 +378,6 @@ impl Settings {
                 ));
             }
         }
-        match source.get("AUTH_SIGNING_ALG").unwrap_or("EdDSA") {
-            "EdDSA" => {}
-            "ES256" | "RS256" => {
-                return Err(ConfigError::new("AUTH_SIGNING_ALG", "only EdDSA is supported by this build yet"));
-            }
-            other => {
-                return Err(ConfigError::new(
-                    "AUTH_SIGNING_ALG",
-                    format!("expected EdDSA, ES256 or RS256, got {other:?}"),
-                ));
-            }
-        }
 
         let public_url = parsed("AUTH_PUBLIC_URL", "http://localhost:8080").trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
@@ -519,6 +515,36 @@ impl Settings {
             return Err(ConfigError::new("AUTH_HSTS", "is not a valid header value"));
         }
         let pool_size = count("AUTH_DATABASE_POOL_SIZE", 16, 1, 1024)?;
+        let signing_algorithm = parsed("AUTH_SIGNING_ALG", "EdDSA")
+            .trim()
+            .parse::<SigningAlgorithm>()
+            .map_err(|error| ConfigError::new("AUTH_SIGNING_ALG", error.to_string()))?;
+        let key_rotation_period = match source.get("AUTH_KEY_ROTATION_PERIOD") {
+            None => None,
+            Some(_) => Some(duration("AUTH_KEY_ROTATION_PERIOD", "")?),
+        };
+        let key_reload_interval = duration("AUTH_KEY_RELOAD_INTERVAL", "30s")?;
+        if key_reload_interval > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "AUTH_KEY_RELOAD_INTERVAL",
+                "at most 60s: replicas must pick up a rotation or a retirement within a minute",
+            ));
+        }
+        let access_ttl = duration("AUTH_ACCESS_TTL", "15m")?;
+        if access_ttl > Duration::from_secs(86_400) {
+            // Access tokens cannot be recalled from a verifier that trusts their signature; and the
+            // revocation feed keeps two days of news.
+            return Err(ConfigError::new("AUTH_ACCESS_TTL", "at most 1d: access tokens are meant to be short-lived"));
+        }
+        if let Some(period) = key_rotation_period {
+            // A key must outlive the tokens it signed, and the next one its publication.
+            if period < access_ttl * 2 || period < Duration::from_secs(3600) {
+                return Err(ConfigError::new(
+                    "AUTH_KEY_ROTATION_PERIOD",
+                    "must be at least 1h and twice AUTH_ACCESS_TTL, e.g. 30d",
+                ));
+            }
+        }
 
         Ok(Self {
             listen,
@@ -543,7 +569,10 @@ impl Settings {
             mfa_token_ttl: duration("AUTH_MFA_TOKEN_TTL", "5m")?,
             audience,
             master_key,
-            access_ttl: duration("AUTH_ACCESS_TTL", "15m")?,
+            signing_algorithm,
+            key_rotation_period,
+            key_reload_interval,
+            access_ttl,
             session_ttl: duration("AUTH_SESSION_TTL", "30d")?,
             session_idle_ttl: duration("AUTH_SESSION_IDLE_TTL", "7d")?,
             refresh_grace: duration("AUTH_REFRESH_GRACE", "10s")?,
@@ -611,6 +640,26 @@ mod tests {
         assert_eq!(settings.access_ttl, Duration::from_secs(15 * 60));
         assert_eq!(settings.rate_login_email, Some(RateLimit::new(10, Duration::from_secs(900))));
         assert_eq!(settings.data_folder(), PathBuf::from("data"));
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(settings.key_rotation_period, None);
+    }
+
+    #[test]
+    fn signing_keys_settings_are_validated() {
+        let settings = load(&[("AUTH_SIGNING_ALG", "RS256"), ("AUTH_KEY_ROTATION_PERIOD", "30d")]).expect("valid");
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::Rs256);
+        assert_eq!(settings.key_rotation_period, Some(Duration::from_secs(30 * 86_400)));
+        for (variable, value) in [
+            ("AUTH_SIGNING_ALG", "HS256"),
+            ("AUTH_SIGNING_ALG", "none"),
+            ("AUTH_KEY_ROTATION_PERIOD", "10m"),
+            ("AUTH_KEY_ROTATION_PERIOD", "soon"),
+            ("AUTH_KEY_RELOAD_INTERVAL", "5m"),
+            ("AUTH_ACCESS_TTL", "2d"),
+        ] {
+            let error = load(&[(variable, value)]).expect_err(value);
+            assert_eq!(error.variable, variable);
+        }
     }
 
     #[test]

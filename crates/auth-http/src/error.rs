@@ -126,6 +126,12 @@ impl ApiError {
             .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"authd\", error=\"invalid_token\"")
     }
 
+    /// 401 for a resource-server client whose HTTP Basic credentials are missing or wrong.
+    pub fn invalid_client() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "this route needs the HTTP Basic credentials of a client")
+            .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"authd\"")
+    }
+
     pub fn rate_limited(exceeded: RateLimitExceeded) -> Self {
         let retry_after = exceeded.retry_after.as_secs().max(1).to_string();
         Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later")

@@ -6,6 +6,7 @@ mod docs;
 pub mod health;
 mod mfa;
 pub(crate) mod oauth;
+mod revocations;
 mod users;
 pub(crate) mod well_known;
 
@@ -70,9 +71,11 @@ route_table! {
     get "/v1/admin/audit" => admin::audit_events,
     get "/.well-known/jwks.json" => well_known::jwks,
     get "/.well-known/openid-configuration" => well_known::openid_configuration,
+    get "/.well-known/oauth-authorization-server" => well_known::authorization_server_metadata,
     post "/oauth/token" => oauth::token,
     post "/oauth/revoke" => oauth::revoke,
     post "/oauth/introspect" => oauth::introspect,
+    get "/v1/revocations" => revocations::feed,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/metrics" => health::metrics,

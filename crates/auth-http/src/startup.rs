@@ -12,8 +12,8 @@ use anyhow::Context;
 use auth_adapters::argon2_hasher::{Argon2Hasher, Argon2Parameters};
 use auth_adapters::audit_chain::{ChainBreak, ChainSummary};
 use auth_adapters::breached_passwords::BreachedPasswordFile;
-use auth_adapters::jwt::JwtCodec;
-use auth_adapters::keys::{KeyFileOrigin, MasterKey, SigningAlgorithm, ensure_signing_key};
+use auth_adapters::jwt::{JwtCodec, MAX_CLOCK_SKEW_SECONDS};
+use auth_adapters::keys::{KeyFileOrigin, MasterKey, SealedKeyGenerator};
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::outbox::OutboxMailer;
 use auth_adapters::postgres::{
@@ -34,6 +34,7 @@ use auth_domain::ports::{
     RevocationStore, SecondFactorRepository, SessionRepository, SigningKeyStore, UserRepository,
 };
 use auth_domain::services::{MailDelivery, MailDeliveryPolicy};
+use auth_domain::signing_keys::{KeyPolicy, SigningKeyPorts, SigningKeyService};
 use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
 use secrecy::{ExposeSecret, SecretBox};
 
@@ -45,8 +46,8 @@ use crate::routes;
 
 /// The largest request body accepted, JSON or not.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// How often each process re-reads the signing keys, to pick up a rotation made elsewhere.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// Added to a new key's publication, for clocks and reloads that run late.
+const PUBLISH_MARGIN: Duration = Duration::from_secs(30);
 /// How often a process whose database was unreachable at start tries again.
 const BOOTSTRAP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -246,27 +247,17 @@ impl From<InfrastructureError> for BootstrapError {
     }
 }
 
-/// Keeps the signing keys of this process current: loads them once the database answers, then
-/// re-reads them now and then, so that a rotation made elsewhere arrives without a restart.
-#[derive(Clone)]
-struct KeyKeeper {
-    database: Database,
-    key_store: Arc<dyn SigningKeyStore>,
-    codec: Arc<JwtCodec>,
-    master_key: Arc<MasterKey>,
-    clock: Arc<dyn Clock>,
-    migrations: MigrationPolicy,
-}
-
-impl KeyKeeper {
-    /// Applies or checks migrations, makes the first signing key if there is none, loads the keys.
-    async fn bootstrap(&self) -> Result<(), BootstrapError> {
-        let applied = match (&self.database, self.migrations) {
-            (Database::Sqlite(_), _) | (Database::Postgres(_), MigrationPolicy::Apply) => {
-                self.database.migrate().await?
-            }
-            (Database::Postgres(_), MigrationPolicy::Refuse) => {
-                let pending = self.database.pending_migrations().await?;
+impl Database {
+    /// Applies pending migrations (always on SQLite; on PostgreSQL under
+    /// [`MigrationPolicy::Apply`]), or fails when some are pending and may not be applied.
+    ///
+    /// # Errors
+    /// When the database cannot be reached, a migration fails, or migrations are pending.
+    pub async fn prepare(&self, migrations: MigrationPolicy) -> Result<(), BootstrapError> {
+        let applied = match (self, migrations) {
+            (Self::Sqlite(_), _) | (Self::Postgres(_), MigrationPolicy::Apply) => self.migrate().await?,
+            (Self::Postgres(_), MigrationPolicy::Refuse) => {
+                let pending = self.pending_migrations().await?;
                 if !pending.is_empty() {
                     return Err(BootstrapError::PendingMigrations(pending));
                 }
@@ -276,21 +267,88 @@ impl KeyKeeper {
         for migration in &applied {
             tracing::info!(db.migration = %migration, "applied a database migration");
         }
-        let keys =
-            ensure_signing_key(self.key_store.as_ref(), SigningAlgorithm::EdDsa, &self.master_key, self.clock.now())
-                .await?;
-        self.codec.install(&keys, &self.master_key, self.clock.now()).context("cannot load the signing keys")?;
+        Ok(())
+    }
+
+    /// The signing-key use cases on this database.
+    ///
+    /// # Errors
+    /// When the master key cannot be had.
+    pub fn signing_key_service(&self, settings: &Settings) -> anyhow::Result<SigningKeyService> {
+        let master_key = Arc::new(master_key(settings)?);
+        Ok(self.signing_keys_with(settings, &master_key, Arc::new(SystemClock)))
+    }
+
+    fn signing_keys_with(
+        &self,
+        settings: &Settings,
+        master_key: &Arc<MasterKey>,
+        clock: Arc<dyn Clock>,
+    ) -> SigningKeyService {
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+        let audit = self.repositories(&ids, master_key).audit;
+        SigningKeyService::new(
+            SigningKeyPorts {
+                store: self.signing_keys(),
+                generator: Arc::new(SealedKeyGenerator::new(settings.signing_algorithm, master_key.clone())),
+                audit,
+                clock,
+            },
+            key_policy(settings),
+        )
+    }
+}
+
+/// How keys rotate, from the settings: a new key is published for as long as a replica takes to
+/// reload plus as long as a verifier may cache the JWKS (and a margin) before it signs.
+pub fn key_policy(settings: &Settings) -> KeyPolicy {
+    KeyPolicy {
+        publish_lead: settings.key_reload_interval
+            + Duration::from_secs(routes::well_known::JWKS_MAX_AGE_SECONDS.into())
+            + PUBLISH_MARGIN,
+        token_lifetime: settings.access_ttl + Duration::from_secs(MAX_CLOCK_SKEW_SECONDS),
+        rotation_period: settings.key_rotation_period,
+    }
+}
+
+/// Keeps the signing keys of this process current: loads them once the database answers, then
+/// re-reads them now and then, so that a rotation or a retirement made elsewhere arrives without
+/// a restart; rotates on schedule when AUTH_KEY_ROTATION_PERIOD is set.
+#[derive(Clone)]
+struct KeyKeeper {
+    database: Database,
+    keys: SigningKeyService,
+    codec: Arc<JwtCodec>,
+    master_key: Arc<MasterKey>,
+    migrations: MigrationPolicy,
+    reload_interval: Duration,
+}
+
+impl KeyKeeper {
+    /// Applies or checks migrations, makes the first signing key if there is none, loads the keys.
+    async fn bootstrap(&self) -> Result<(), BootstrapError> {
+        self.database.prepare(self.migrations).await?;
+        self.load().await
+    }
+
+    async fn load(&self) -> Result<(), BootstrapError> {
+        let keys = self.keys.keys_to_load().await?;
+        self.codec.install(&keys, &self.master_key).context("cannot load the signing keys")?;
         Ok(())
     }
 
     async fn reload(&self) {
-        match self.key_store.list_active().await {
-            Ok(keys) => {
-                if let Err(error) = self.codec.install(&keys, &self.master_key, self.clock.now()) {
-                    tracing::error!(error = %error, "cannot reload the signing keys; keeping the previous ones");
-                }
-            }
-            Err(error) => tracing::warn!(error = %error, "cannot read the signing keys; keeping the previous ones"),
+        match self.keys.rotate_if_due().await {
+            Ok(Some(key)) => tracing::info!(
+                token.kid = %key.kid,
+                key.activates_at = %key.activates_at,
+                "rotated the signing key on schedule (AUTH_KEY_ROTATION_PERIOD)"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(error = %error, "cannot rotate the signing key on schedule; retrying later"),
+        }
+        if let Err(error) = self.load().await {
+            tracing::warn!(error = %error, "cannot reload the signing keys; keeping the previous ones");
         }
     }
 
@@ -298,7 +356,7 @@ impl KeyKeeper {
     fn spawn(self, mut bootstrapped: bool) {
         tokio::spawn(async move {
             loop {
-                let pause = if bootstrapped { KEY_RELOAD_INTERVAL } else { BOOTSTRAP_RETRY_INTERVAL };
+                let pause = if bootstrapped { self.reload_interval } else { BOOTSTRAP_RETRY_INTERVAL };
                 tokio::time::sleep(pause).await;
                 if bootstrapped {
                     self.reload().await;
@@ -414,12 +472,12 @@ impl Components {
         let codec = Arc::new(JwtCodec::new(settings.issuer.clone(), settings.audience.clone()));
 
         let keys = KeyKeeper {
-            key_store: database.signing_keys(),
+            keys: database.signing_keys_with(settings, &master_key, clock.clone()),
             database: database.clone(),
             codec: codec.clone(),
             master_key: master_key.clone(),
-            clock: clock.clone(),
             migrations,
+            reload_interval: settings.key_reload_interval,
         };
         match keys.bootstrap().await {
             Ok(()) => keys.spawn(true),
@@ -662,7 +720,7 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
     let discovery = web::Data::new(routes::well_known::Discovery::new(
         &settings.public_url,
         &settings.issuer,
-        SigningAlgorithm::EdDsa.jose_name(),
+        settings.signing_algorithm.jose_name(),
     ));
     let metrics_exposure = web::Data::new(if settings.metrics_listen.is_some() {
         routes::health::MetricsExposure::Elsewhere

@@ -57,11 +57,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// A codec with one fresh EdDSA key, signing and verifying.
 pub fn codec() -> JwtCodec {
+    codec_for(SigningAlgorithm::EdDsa)
+}
+
+/// A codec with one fresh key of `algorithm`, signing and verifying.
+pub fn codec_for(algorithm: SigningAlgorithm) -> JwtCodec {
     let master_key = MasterKey::generate();
     let now = OffsetDateTime::now_utc();
-    let key = generate_signing_key(SigningAlgorithm::EdDsa, &master_key, now, now);
+    let key = generate_signing_key(algorithm, &master_key, now, now);
     let codec = JwtCodec::new(ISSUER, AUDIENCE);
-    codec.install(std::slice::from_ref(&key), &master_key, now).expect("a fresh key installs");
+    codec.install(std::slice::from_ref(&key), &master_key).expect("a fresh key installs");
     codec
 }
 

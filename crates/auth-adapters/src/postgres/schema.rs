@@ -52,6 +52,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_revocations (session_id) {
+        session_id -> Uuid,
+        revoked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -136,6 +143,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     recovery_codes,
     refresh_tokens,
+    session_revocations,
     sessions,
     signing_keys,
     totp_credentials,

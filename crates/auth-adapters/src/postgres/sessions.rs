@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository};
+use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use diesel::prelude::*;
@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::schema::{refresh_tokens, sessions};
+use super::schema::{refresh_tokens, session_revocations, sessions};
 use super::{PostgresDatabase, corrupt, database_error};
 use crate::sealed_mail::MailSealer;
 
@@ -325,5 +325,31 @@ impl SessionRepository for PostgresSessionRepository {
             })
             .await?;
         Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<RevokedSession>, InfrastructureError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(Uuid, OffsetDateTime)> = self
+            .database
+            .run(move |connection| {
+                Box::pin(async move {
+                    session_revocations::table
+                        .filter(session_revocations::revoked_at.ge(since))
+                        .order((session_revocations::revoked_at.asc(), session_revocations::session_id.asc()))
+                        .limit(limit)
+                        .select((session_revocations::session_id, session_revocations::revoked_at))
+                        .load(connection)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(session_id, revoked_at)| RevokedSession { session_id: SessionId::from_uuid(session_id), revoked_at })
+            .collect())
     }
 }

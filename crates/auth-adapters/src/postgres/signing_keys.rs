@@ -70,6 +70,22 @@ impl SigningKeyStore for PostgresSigningKeyStore {
         Ok(rows.into_iter().map(StoredSigningKey::from).collect())
     }
 
+    async fn list_all(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+        let rows: Vec<SigningKeyRow> = self
+            .database
+            .run(|connection| {
+                Box::pin(async move {
+                    signing_keys::table
+                        .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
+                        .select(SigningKeyRow::as_select())
+                        .load(connection)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(StoredSigningKey::from).collect())
+    }
+
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError> {
         let row = SigningKeyRow::from(key);
         self.database
@@ -81,31 +97,54 @@ impl SigningKeyStore for PostgresSigningKeyStore {
             .await
     }
 
-    async fn insert_if_none_active(&self, key: StoredSigningKey) -> Result<bool, InfrastructureError> {
+    async fn insert_unless_newer(
+        &self,
+        key: StoredSigningKey,
+        created_since: Option<OffsetDateTime>,
+    ) -> Result<bool, InfrastructureError> {
         let row = SigningKeyRow::from(key);
         self.database
             .run(move |connection| {
                 Box::pin(async move {
                     connection
                         .transaction(async |connection| {
-                            // Two replicas starting together queue on this lock; the second sees the
+                            // Replicas deciding together queue on this lock; the later ones see the
                             // first one's key.
                             diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                                 .bind::<diesel::sql_types::BigInt, _>(SIGNING_KEY_LOCK)
                                 .execute(connection)
                                 .await?;
-                            let active: i64 = signing_keys::table
-                                .filter(signing_keys::retired_at.is_null())
-                                .count()
-                                .get_result(connection)
-                                .await?;
-                            if active > 0 {
+                            let mut newer = signing_keys::table.filter(signing_keys::retired_at.is_null()).into_boxed();
+                            if let Some(created_since) = created_since {
+                                newer = newer.filter(signing_keys::created_at.ge(created_since));
+                            }
+                            let newer: i64 = newer.count().get_result(connection).await?;
+                            if newer > 0 {
                                 return Ok(false);
                             }
                             diesel::insert_into(signing_keys::table).values(&row).execute(connection).await?;
                             Ok::<_, diesel::result::Error>(true)
                         })
                         .await
+                })
+            })
+            .await
+    }
+
+    async fn retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, InfrastructureError> {
+        let kid = kid.to_owned();
+        self.database
+            .run(move |connection| {
+                Box::pin(async move {
+                    diesel::update(
+                        signing_keys::table
+                            .filter(signing_keys::kid.eq(&kid))
+                            .filter(signing_keys::retired_at.is_null()),
+                    )
+                    .set(signing_keys::retired_at.eq(Some(at)))
+                    .execute(connection)
+                    .await
+                    .map(|updated| updated == 1)
                 })
             })
             .await

@@ -52,6 +52,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_revocations (session_id) {
+        session_id -> Text,
+        revoked_at -> Text,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Text,
@@ -136,6 +143,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     recovery_codes,
     refresh_tokens,
+    session_revocations,
     sessions,
     signing_keys,
     totp_credentials,

@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository};
+use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use time::OffsetDateTime;
 
-use super::schema::{refresh_tokens, sessions};
+use super::schema::{refresh_tokens, session_revocations, sessions};
 use super::{SqliteDatabase, corrupt, decode_instant, decode_uuid, encode_instant};
 use crate::sealed_mail::MailSealer;
 
@@ -280,6 +280,33 @@ impl SessionRepository for SqliteSessionRepository {
                     .load(connection)?
                     .into_iter()
                     .map(SessionRow::into_session)
+                    .collect()
+            })
+            .await
+    }
+
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<RevokedSession>, InfrastructureError> {
+        let since = encode_instant(since);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.database
+            .read(move |connection| {
+                let rows: Vec<(String, String)> = session_revocations::table
+                    .filter(session_revocations::revoked_at.ge(&since))
+                    .order((session_revocations::revoked_at.asc(), session_revocations::session_id.asc()))
+                    .limit(limit)
+                    .select((session_revocations::session_id, session_revocations::revoked_at))
+                    .load(connection)?;
+                rows.into_iter()
+                    .map(|(session_id, revoked_at)| {
+                        Ok(RevokedSession {
+                            session_id: SessionId::from_uuid(decode_uuid(&session_id)?),
+                            revoked_at: decode_instant(&revoked_at)?,
+                        })
+                    })
                     .collect()
             })
             .await

@@ -5,6 +5,7 @@ use auth_domain::InfrastructureError;
 use auth_domain::ports::{SigningKeyStore, StoredSigningKey};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
+use time::OffsetDateTime;
 
 use super::schema::signing_keys;
 use super::{SqliteDatabase, decode_instant, encode_instant};
@@ -64,6 +65,20 @@ impl SigningKeyStore for SqliteSigningKeyStore {
             .await
     }
 
+    async fn list_all(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+        self.database
+            .read(|connection| {
+                signing_keys::table
+                    .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
+                    .select(SigningKeyRow::as_select())
+                    .load(connection)?
+                    .into_iter()
+                    .map(SigningKeyRow::into_key)
+                    .collect()
+            })
+            .await
+    }
+
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError> {
         let row = SigningKeyRow::from(key);
         self.database
@@ -74,18 +89,39 @@ impl SigningKeyStore for SqliteSigningKeyStore {
             .await
     }
 
-    async fn insert_if_none_active(&self, key: StoredSigningKey) -> Result<bool, InfrastructureError> {
+    async fn insert_unless_newer(
+        &self,
+        key: StoredSigningKey,
+        created_since: Option<OffsetDateTime>,
+    ) -> Result<bool, InfrastructureError> {
         let row = SigningKeyRow::from(key);
         self.database
             .write(move |connection| {
                 // The IMMEDIATE transaction holds the write lock from the check to the insert.
-                let active: i64 =
-                    signing_keys::table.filter(signing_keys::retired_at.is_null()).count().get_result(connection)?;
-                if active > 0 {
+                let mut newer = signing_keys::table.filter(signing_keys::retired_at.is_null()).into_boxed();
+                if let Some(created_since) = created_since {
+                    newer = newer.filter(signing_keys::created_at.ge(encode_instant(created_since)));
+                }
+                let newer: i64 = newer.count().get_result(connection)?;
+                if newer > 0 {
                     return Ok(false);
                 }
                 diesel::insert_into(signing_keys::table).values(&row).execute(connection)?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, InfrastructureError> {
+        let kid = kid.to_owned();
+        self.database
+            .write(move |connection| {
+                let updated = diesel::update(
+                    signing_keys::table.filter(signing_keys::kid.eq(&kid)).filter(signing_keys::retired_at.is_null()),
+                )
+                .set(signing_keys::retired_at.eq(Some(encode_instant(at))))
+                .execute(connection)?;
+                Ok(updated == 1)
             })
             .await
     }

@@ -328,6 +328,61 @@ pub async fn a_deleted_users_sessions_and_refresh_tokens_go_with_it(
     assert_eq!(sessions.find_by_refresh_token(&first_token.hash).await.expect("the lookup succeeds"), None);
 }
 
+/// The feed rows of these sessions among every revocation since `since`.
+async fn feed_of(
+    sessions: &dyn SessionRepository,
+    since: OffsetDateTime,
+    ids: &[SessionId],
+) -> Vec<(SessionId, OffsetDateTime)> {
+    let listed = sessions.revoked_since(since, 100_000).await.expect("the feed is read");
+    let instants: Vec<OffsetDateTime> = listed.iter().map(|row| row.revoked_at).collect();
+    assert!(instants.is_sorted(), "oldest first");
+    listed.into_iter().filter(|row| ids.contains(&row.session_id)).map(|row| (row.session_id, row.revoked_at)).collect()
+}
+
+pub async fn every_revocation_reaches_the_feed_even_after_the_account_is_deleted(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let start = now() - Duration::minutes(10);
+    let (alone, _) = an_existing_session(sessions, users).await;
+    let user = an_existing_user(users).await;
+    let (first, second, kept) = (a_session(user.id, start), a_session(user.id, start), a_session(user.id, start));
+    for session in [&first, &second, &kept] {
+        create(sessions, session).await;
+    }
+    let (untouched, _) = an_existing_session(sessions, users).await;
+    let ids = [alone.id, first.id, second.id, kept.id, untouched.id];
+
+    let logout = start + Duration::minutes(1);
+    assert!(sessions.revoke(alone.id, RevocationReason::Logout, logout).await.expect("revokes"));
+    // A second revocation of the same session neither repeats it nor moves it.
+    assert!(
+        !sessions.revoke(alone.id, RevocationReason::AdminAction, logout + Duration::minutes(1)).await.expect("ok")
+    );
+    let password_change = start + Duration::minutes(2);
+    sessions
+        .revoke_all_for_user_except(user.id, kept.id, RevocationReason::PasswordChanged, password_change)
+        .await
+        .expect("revokes");
+    let deletion = start + Duration::minutes(3);
+    sessions.revoke_all_for_user(user.id, RevocationReason::AccountDeleted, deletion).await.expect("revokes");
+    users.delete(user.id).await.expect("the user is deleted");
+
+    let mut expected_changes = vec![(first.id, password_change), (second.id, password_change)];
+    expected_changes.sort_by_key(|(id, _)| id.to_string());
+    let feed = feed_of(sessions, start, &ids).await;
+    assert_eq!(feed.len(), 4, "{feed:?}");
+    assert_eq!(feed[0], (alone.id, logout));
+    let mut changes = feed[1..3].to_vec();
+    changes.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(changes, expected_changes);
+    assert_eq!(feed[3], (kept.id, deletion));
+
+    assert_eq!(feed_of(sessions, password_change, &ids).await.len(), 3, "since is inclusive");
+    assert_eq!(feed_of(sessions, deletion + Duration::seconds(1), &ids).await, []);
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -344,6 +399,7 @@ contract_tests! {
         revoking_a_session_reports_whether_it_was_live,
         revoking_all_of_a_users_sessions_returns_exactly_the_live_ones_of_that_user,
         the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newest_first,
+        every_revocation_reaches_the_feed_even_after_the_account_is_deleted,
     ],
 }
 

@@ -79,8 +79,8 @@ pub async fn the_first_key_is_stored_only_while_none_is_active(keys: &dyn Signin
     let first = a_key(format!("{prefix}-first"), now());
     let second = a_key(format!("{prefix}-second"), now());
 
-    assert!(keys.insert_if_none_active(first.clone()).await.expect("the store answers"));
-    assert!(!keys.insert_if_none_active(second).await.expect("the store answers"));
+    assert!(keys.insert_unless_newer(first.clone(), None).await.expect("the store answers"));
+    assert!(!keys.insert_unless_newer(second, None).await.expect("the store answers"));
 
     assert_eq!(keys.list_active().await.expect("the listing succeeds"), [first]);
 }
@@ -89,10 +89,47 @@ pub async fn of_concurrent_first_keys_exactly_one_is_stored(keys: &dyn SigningKe
     let prefix = unique("key");
     let candidates: Vec<StoredSigningKey> = (0..4).map(|n| a_key(format!("{prefix}-{n}"), now())).collect();
     let outcomes =
-        futures_util::future::join_all(candidates.iter().map(|key| keys.insert_if_none_active(key.clone()))).await;
+        futures_util::future::join_all(candidates.iter().map(|key| keys.insert_unless_newer(key.clone(), None))).await;
     let stored: Vec<bool> = outcomes.into_iter().map(|outcome| outcome.expect("the store answers")).collect();
     assert_eq!(stored.iter().filter(|stored| **stored).count(), 1, "{stored:?}");
     assert_eq!(keys.list_active().await.expect("the listing succeeds").len(), 1);
+}
+
+pub async fn a_key_is_stored_unless_one_was_created_since(keys: &dyn SigningKeyStore) {
+    let prefix = unique("key");
+    let now = now();
+    let old = a_key(format!("{prefix}-old"), now - Duration::days(40));
+    keys.insert(old).await.expect("a key is stored");
+
+    let due = a_key(format!("{prefix}-due"), now);
+    assert!(keys.insert_unless_newer(due.clone(), Some(now - Duration::days(30))).await.expect("the store answers"));
+    let late = a_key(format!("{prefix}-late"), now);
+    assert!(!keys.insert_unless_newer(late, Some(now - Duration::days(30))).await.expect("the store answers"));
+
+    assert_eq!(active_keys_of_this_test(keys, &prefix).await.len(), 2);
+}
+
+pub async fn a_retired_key_leaves_the_active_list_but_not_the_full_one(keys: &dyn SigningKeyStore) {
+    let prefix = unique("key");
+    let now = now();
+    let previous = a_key(format!("{prefix}-previous"), now - Duration::days(30));
+    let current = a_key(format!("{prefix}-current"), now - Duration::days(1));
+    keys.insert(previous.clone()).await.expect("a key is stored");
+    keys.insert(current.clone()).await.expect("a key is stored");
+
+    assert!(keys.retire(&previous.kid, now).await.expect("the store answers"));
+    assert!(!keys.retire(&previous.kid, now).await.expect("the store answers"), "retired once only");
+    assert!(!keys.retire(&format!("{prefix}-unknown"), now).await.expect("the store answers"));
+
+    assert_eq!(active_keys_of_this_test(keys, &prefix).await, [current.clone()]);
+    let all: Vec<StoredSigningKey> = keys
+        .list_all()
+        .await
+        .expect("the listing succeeds")
+        .into_iter()
+        .filter(|key| key.kid.starts_with(&prefix))
+        .collect();
+    assert_eq!(all, [StoredSigningKey { retired_at: Some(now), ..previous }, current]);
 }
 
 contract_tests! {
@@ -107,5 +144,7 @@ contract_tests! {
         a_retired_key_is_not_listed,
         the_first_key_is_stored_only_while_none_is_active,
         of_concurrent_first_keys_exactly_one_is_stored,
+        a_key_is_stored_unless_one_was_created_since,
+        a_retired_key_leaves_the_active_list_but_not_the_full_one,
     ],
 }

@@ -28,6 +28,13 @@ pub enum RotationOutcome {
     AlreadyRotated { rotated_at: OffsetDateTime },
 }
 
+/// A session as the revocation feed lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedSession {
+    pub session_id: SessionId,
+    pub revoked_at: OffsetDateTime,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
@@ -85,4 +92,13 @@ pub trait SessionRepository: Send + Sync {
         user_id: UserId,
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, InfrastructureError>;
+
+    /// The sessions revoked at or after `since`, oldest revocation first, at most `limit`. Every
+    /// revocation is listed, by whatever path it came (logout, logout-all, password change or
+    /// reset, disabling, deletion of the account, reuse detection), for at least two days.
+    async fn revoked_since(
+        &self,
+        since: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<RevokedSession>, InfrastructureError>;
 }

@@ -36,12 +36,36 @@ impl std::fmt::Debug for StoredSigningKey {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
-    /// Every key that is not retired, oldest first.
+    /// Every key that is not retired, oldest first (by `activates_at`, then `kid`).
     async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError>;
+
+    /// Every key, retired ones included, in the same order.
+    async fn list_all(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError>;
 
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError>;
 
-    /// Stores `key` only if no key is active yet; returns whether it did. MUST be atomic, so that
-    /// replicas starting together on an empty database agree on one first key.
-    async fn insert_if_none_active(&self, key: StoredSigningKey) -> Result<bool, InfrastructureError>;
+    /// Stores `key` unless a key that is not retired was created at or after `created_since` (or,
+    /// when it is `None`, unless any key is not retired); returns whether it did. MUST be atomic,
+    /// so that replicas starting together on an empty database agree on one first key, and
+    /// replicas rotating on a schedule make one key per period between them.
+    async fn insert_unless_newer(
+        &self,
+        key: StoredSigningKey,
+        created_since: Option<OffsetDateTime>,
+    ) -> Result<bool, InfrastructureError>;
+
+    /// Marks the key retired at `at`; returns false when no key that is not retired has this id.
+    async fn retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, InfrastructureError>;
+}
+
+/// Makes new signing keys (the cryptography lives with the adapters).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SigningKeyGenerator: Send + Sync {
+    /// A new key, sealed for storage, created at `created_at`, that signs from `activates_at`.
+    async fn generate(
+        &self,
+        created_at: OffsetDateTime,
+        activates_at: OffsetDateTime,
+    ) -> Result<StoredSigningKey, InfrastructureError>;
 }

@@ -6,7 +6,10 @@ use serde_json::json;
 
 use super::{AuthService, AuthenticateError, RequestContext};
 use crate::audit::AuditEventKind;
+use time::OffsetDateTime;
+
 use crate::error::InfrastructureError;
+use crate::ids::SessionId;
 use crate::session::{RevocationReason, Session};
 use crate::tokens::{AccessClaims, RefreshToken};
 
@@ -22,7 +25,50 @@ pub enum Introspection {
     RefreshToken { session: Session, issued_at: time::OffsetDateTime },
 }
 
+/// How far back each read of the revocation feed looks before its cursor: a revocation is stamped
+/// with its replica's clock before its transaction commits, so one stamped just before a cursor
+/// may become visible just after it. Repeats are harmless to a reader; a miss would not be.
+pub const REVOCATION_FEED_OVERLAP: time::Duration = time::Duration::seconds(30);
+/// The most revocations one read of the feed returns.
+pub const REVOCATION_FEED_PAGE: usize = 5_000;
+
+/// One read of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationFeed {
+    /// The revoked sessions whose access tokens may still be live, with the latest instant one
+    /// of them could expire.
+    pub sessions: Vec<(SessionId, OffsetDateTime)>,
+    /// Where the next read starts.
+    pub next_since: OffsetDateTime,
+}
+
 impl AuthService {
+    /// The sessions revoked since `since` (every revocation whose tokens may still be live when
+    /// `None`), for resource servers that verify tokens themselves: they refuse a listed
+    /// session's tokens until its `exp`, and learn of a logout within one polling interval.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    pub async fn revocation_feed(&self, since: Option<OffsetDateTime>) -> Result<RevocationFeed, InfrastructureError> {
+        let now = self.now();
+        // A session revoked before this has no access token left alive.
+        let oldest_relevant = now - (self.revocation_horizon(now) - now);
+        let from = since.map_or(oldest_relevant, |since| (since - REVOCATION_FEED_OVERLAP).max(oldest_relevant));
+        let revoked = self.ports.sessions.revoked_since(from, REVOCATION_FEED_PAGE).await?;
+        let next_since = match revoked.last() {
+            // A full page: go on from its last instant (the overlap re-reads that instant).
+            Some(last) if revoked.len() == REVOCATION_FEED_PAGE => last.revoked_at + REVOCATION_FEED_OVERLAP,
+            _ => now,
+        };
+        Ok(RevocationFeed {
+            sessions: revoked
+                .into_iter()
+                .map(|session| (session.session_id, self.revocation_horizon(session.revoked_at)))
+                .collect(),
+            next_since,
+        })
+    }
+
     /// Revokes the session of a refresh token or of an access token (RFC 7009 §2.1): the refresh
     /// token stops working, and the session's access tokens fail at once on every replica. A token
     /// that is unknown, malformed or already dead is not an error (§2.2): there is nothing to do.

@@ -25,7 +25,7 @@ pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
 impl IntrospectionClients {
     /// Whether the request's HTTP Basic credentials are those of a configured client. Every
     /// secret is compared in constant time, whichever id matched.
-    fn admit(&self, request: &HttpRequest) -> bool {
+    pub(crate) fn admit(&self, request: &HttpRequest) -> bool {
         let Some(credentials) = request
             .headers()
             .get(header::AUTHORIZATION)

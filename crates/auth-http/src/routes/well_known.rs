@@ -6,9 +6,10 @@ use actix_web::{HttpResponse, web};
 use auth_adapters::jwt::JwtCodec;
 use utoipa::ToSchema;
 
-/// How long verifiers may cache the key set. Short enough that a rotation, which publishes the
-/// next key before it signs, reaches every cache in time.
-const JWKS_MAX_AGE_SECONDS: u32 = 300;
+/// How long verifiers may cache the key set. A rotation publishes the next key this long (plus a
+/// reload interval) before it signs, so every cache holds it in time; a retired key lingers in
+/// caches at most this long.
+pub(crate) const JWKS_MAX_AGE_SECONDS: u16 = 60;
 
 /// A JSON Web Key Set (RFC 7517): every public key that may still verify a live token.
 #[derive(ToSchema)]
@@ -20,24 +21,30 @@ pub struct JwkSet {
     keys: Vec<Jwk>,
 }
 
-/// One public signing key (RFC 7517, RFC 8037 for Ed25519).
+/// One public signing key (RFC 7517; RFC 8037 for Ed25519, RFC 7518 for P-256 and RSA).
 #[derive(ToSchema)]
 #[expect(
     dead_code,
     reason = "describes the JSON that JwtCodec::jwks builds in auth-adapters, which has no web dependency"
 )]
 pub struct Jwk {
-    /// The key type: `OKP` for Ed25519.
+    /// The key type: `OKP` (Ed25519), `EC` (P-256) or `RSA`.
     #[schema(example = "OKP")]
     kty: String,
-    /// The curve: `Ed25519`.
+    /// The curve: `Ed25519` or `P-256` (not for RSA).
     #[schema(example = "Ed25519")]
-    crv: String,
-    /// The public key, base64url without padding.
-    x: String,
+    crv: Option<String>,
+    /// Ed25519: the public key; P-256: the x coordinate. Base64url without padding.
+    x: Option<String>,
+    /// P-256: the y coordinate.
+    y: Option<String>,
+    /// RSA: the modulus.
+    n: Option<String>,
+    /// RSA: the public exponent.
+    e: Option<String>,
     /// The key id, as the `kid` of the tokens it signed.
     kid: String,
-    /// The signing algorithm: `EdDSA`.
+    /// The signing algorithm: `EdDSA`, `ES256` or `RS256`.
     #[schema(example = "EdDSA")]
     alg: String,
     /// Always `sig`.
@@ -54,8 +61,8 @@ pub struct Jwk {
     path = "/.well-known/jwks.json",
     tag = "keys",
     responses(
-        (status = 200, description = "The key set; cacheable (`Cache-Control: public, max-age=300`).", body = JwkSet,
-            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 200, description = "The key set; cacheable (`Cache-Control: public, max-age=60`).", body = JwkSet,
+            headers(("Cache-Control" = String, description = "`public, max-age=60`"))),
     ),
 )]
 pub async fn jwks(codec: web::Data<JwtCodec>) -> HttpResponse {
@@ -122,4 +129,19 @@ pub struct DiscoveryDocument {
 )]
 pub async fn openid_configuration(discovery: web::Data<Discovery>) -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=3600")).json(&discovery.0)
+}
+
+/// Authorization server metadata (RFC 8414)
+///
+/// The same document as `/.well-known/openid-configuration`, at the path RFC 8414 defines.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "keys",
+    responses(
+        (status = 200, description = "The metadata; cacheable (`Cache-Control: public, max-age=3600`).", body = DiscoveryDocument),
+    ),
+)]
+pub async fn authorization_server_metadata(discovery: web::Data<Discovery>) -> HttpResponse {
+    openid_configuration(discovery).await
 }

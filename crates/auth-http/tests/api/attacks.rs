@@ -434,7 +434,7 @@ impl ControlledCodec {
             retired_at: None,
         };
         let codec = JwtCodec::new(ISSUER, AUDIENCE);
-        codec.install(&[stored], &master_key, now).expect("the key installs");
+        codec.install(&[stored], &master_key).expect("the key installs");
         Self { codec, key, kid }
     }
 

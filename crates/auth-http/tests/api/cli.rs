@@ -136,7 +136,7 @@ async fn audit_verify_proves_an_intact_log_and_names_an_altered_row() {
     let intact = audit_verify(&app);
     assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
     assert!(
-        String::from_utf8_lossy(&intact.stdout).contains("intact: 3 rows"),
+        String::from_utf8_lossy(&intact.stdout).contains("intact: 4 rows"),
         "{}",
         String::from_utf8_lossy(&intact.stdout)
     );

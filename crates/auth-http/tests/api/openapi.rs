@@ -17,6 +17,7 @@ const WITHOUT_PROBLEMS: &[&str] = &[
     "/metrics",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
     "/openapi.json",
     "/docs",
 ];

@@ -101,3 +101,69 @@ async fn a_refresh_token_is_active_only_while_current_in_a_live_session_of_an_en
         assert_eq!(answer != Introspection::Inactive, active, "{answer:?}");
     }
 }
+
+fn revoked(seconds_ago: i64) -> crate::ports::RevokedSession {
+    crate::ports::RevokedSession {
+        session_id: crate::ids::SessionId::from_uuid(uuid::Uuid::now_v7()),
+        revoked_at: NOW - time::Duration::seconds(seconds_ago),
+    }
+}
+
+#[tokio::test]
+async fn the_first_read_of_the_feed_lists_every_revocation_whose_tokens_may_live() {
+    let mut mocks = PortMocks::new();
+    let listed = vec![revoked(600), revoked(5)];
+    let expected = listed.clone();
+    mocks
+        .sessions
+        .expect_revoked_since()
+        // The access TTL plus the minute of margin that revocation marks are kept for.
+        .withf(|since, _| *since == NOW - time::Duration::minutes(16))
+        .times(1)
+        .return_once(move |_, _| Ok(listed));
+    let service = mocks.into_service();
+    let feed = service.revocation_feed(None).await.expect("read");
+    assert_eq!(feed.next_since, NOW);
+    assert_eq!(
+        feed.sessions,
+        expected
+            .iter()
+            .map(|session| (session.session_id, session.revoked_at + time::Duration::minutes(16)))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_later_read_looks_back_by_the_overlap_from_its_cursor() {
+    let mut mocks = PortMocks::new();
+    let cursor = NOW - time::Duration::seconds(5);
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(move |since, _| *since == cursor - REVOCATION_FEED_OVERLAP)
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
+    let feed = mocks.into_service().revocation_feed(Some(cursor)).await.expect("read");
+    assert!(feed.sessions.is_empty());
+    assert_eq!(feed.next_since, NOW);
+}
+
+#[tokio::test]
+async fn an_old_cursor_does_not_reach_back_past_the_live_tokens() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(|since, _| *since == NOW - time::Duration::minutes(16))
+        .returning(|_, _| Ok(Vec::new()));
+    mocks.into_service().revocation_feed(Some(NOW - time::Duration::days(3))).await.expect("read");
+}
+
+#[tokio::test]
+async fn a_full_page_continues_from_its_last_revocation() {
+    let mut mocks = PortMocks::new();
+    let page: Vec<_> = (0..REVOCATION_FEED_PAGE).map(|_| revoked(60)).collect();
+    mocks.sessions.expect_revoked_since().return_once(move |_, _| Ok(page));
+    let feed = mocks.into_service().revocation_feed(None).await.expect("read");
+    assert_eq!(feed.next_since, NOW - time::Duration::seconds(60) + REVOCATION_FEED_OVERLAP);
+}

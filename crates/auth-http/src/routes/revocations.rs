@@ -1,0 +1,119 @@
+//! The revocation feed: what a resource server that verifies our tokens itself polls, so that a
+//! logout reaches it within seconds instead of at the token's expiry.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_domain::AuthService;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::no_store;
+use super::oauth::IntrospectionClients;
+use crate::error::{ApiError, Problem};
+
+/// The cursor is an instant; this prefix marks the ones we handed out.
+const CURSOR_PREFIX: &str = "rev1:";
+
+fn encode_cursor(instant: OffsetDateTime) -> String {
+    let micros = instant.unix_timestamp_nanos() / 1_000;
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{micros}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<OffsetDateTime> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let micros: i128 = text.strip_prefix(CURSOR_PREFIX)?.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The `cursor` of the previous answer; omitted, every revocation whose tokens may still be
+    /// live is listed.
+    since: Option<String>,
+}
+
+/// One revoked session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedSessionEntry {
+    /// The session id: the `sid` claim of its access tokens.
+    sid: String,
+    /// Until when its tokens could be live (a JWT NumericDate); refuse them until then.
+    exp: i64,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevocationFeedResponse {
+    sessions: Vec<RevokedSessionEntry>,
+    /// Pass as `since` on the next poll.
+    cursor: String,
+}
+
+/// Revoked sessions (the revocation feed)
+///
+/// For resource servers that verify access tokens themselves, with HTTP Basic credentials from
+/// AUTH_INTROSPECTION_CLIENTS: every session revoked since the cursor whose tokens may still be
+/// live, by any path (logout, logout-all, password change or reset, disabling or deleting the
+/// account, refresh-token reuse). A session may be listed again on the next poll; treat the list
+/// as a set.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations",
+    tag = "oauth",
+    params(FeedQuery),
+    security(("introspection_client" = [])),
+    responses(
+        (status = 200, description = "The revocations since the cursor, and the next cursor.", body = RevocationFeedResponse),
+        (status = 400, description = "- `invalid_cursor`: `since` is not a cursor this feed handed out.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "- `invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "- `service_unavailable`: the database does not answer; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn feed(
+    request: HttpRequest,
+    service: web::Data<AuthService>,
+    clients: web::Data<IntrospectionClients>,
+    query: web::Query<FeedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !clients.admit(&request) {
+        return Err(ApiError::invalid_client());
+    }
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this feed handed out"))?,
+        ),
+    };
+    let feed = service.revocation_feed(since).await.map_err(|error| ApiError::infrastructure(&error))?;
+    Ok(no_store(HttpResponse::Ok()).json(RevocationFeedResponse {
+        sessions: feed
+            .sessions
+            .into_iter()
+            .map(|(session_id, exp)| RevokedSessionEntry { sid: session_id.to_string(), exp: exp.unix_timestamp() })
+            .collect(),
+        cursor: encode_cursor(feed.next_since),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_to_the_microsecond() {
+        let instant = OffsetDateTime::from_unix_timestamp_nanos(1_764_434_115_123_456_000).expect("in range");
+        assert_eq!(decode_cursor(&encode_cursor(instant)), Some(instant));
+    }
+
+    #[test]
+    fn a_foreign_cursor_is_refused() {
+        for cursor in ["", "abc", &URL_SAFE_NO_PAD.encode("rev1:x"), &URL_SAFE_NO_PAD.encode("users:12")] {
+            assert_eq!(decode_cursor(cursor), None, "{cursor}");
+        }
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i128::MAX))), None);
+    }
+}

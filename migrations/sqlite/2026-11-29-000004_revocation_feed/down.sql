@@ -1,0 +1,2 @@
+DROP TRIGGER sessions_revocation_feed;
+DROP TABLE session_revocations;
