@@ -47,6 +47,38 @@ async fn a_revoked_session_is_refused_within_max_staleness() {
 }
 
 #[tokio::test]
+async fn a_cursor_the_server_no_longer_knows_restarts_from_the_full_list() {
+    let key = TestKey::generate("k1");
+    let auth = FakeAuth::start(&[&key]).await;
+    let verifier = auth.builder_with_feed(MAX_STALENESS).build().await.expect("the verifier builds");
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    auth.revoke(first, now() + 900);
+    let first_token = key.sign(&claims_for(first));
+    eventually("the first revocation arrives", || async {
+        (verifier.verify(&first_token).await == Err(VerifyError::Revoked)).then_some(())
+    })
+    .await;
+
+    auth.reset_feed();
+    let polls_before = auth.cursors_received().len();
+    eventually("the verifier asks for the full list again", || async {
+        auth.cursors_received().iter().skip(polls_before).any(Option::is_none).then_some(())
+    })
+    .await;
+    auth.revoke(second, now() + 900);
+    let second_token = key.sign(&claims_for(second));
+    eventually("a revocation after the reset arrives", || async {
+        (verifier.verify(&second_token).await == Err(VerifyError::Revoked)).then_some(())
+    })
+    .await;
+    assert_eq!(verifier.verify(&first_token).await, Err(VerifyError::Revoked), "what was learnt is kept");
+    eventually("other tokens verify: the list is fresh", || async {
+        verifier.verify(&key.sign(&claims_for(Uuid::new_v4()))).await.ok()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn revocations_published_before_the_start_are_known_at_once() {
     let key = TestKey::generate("k1");
     let auth = FakeAuth::start(&[&key]).await;

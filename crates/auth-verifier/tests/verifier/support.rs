@@ -183,6 +183,12 @@ impl FakeAuth {
         self.state.revocations.lock().expect("not poisoned").push((sid.to_string(), exp));
     }
 
+    /// Forgets every revocation, as a server whose state was wiped would: older cursors then
+    /// point past the end and are refused with 400.
+    pub fn reset_feed(&self) {
+        self.state.revocations.lock().expect("not poisoned").clear();
+    }
+
     pub fn set_feed_down(&self, down: bool) {
         self.state.feed_down.store(down, Ordering::SeqCst);
     }
