@@ -264,8 +264,9 @@ impl VerifierBuilder {
         self
     }
 
-    /// Use this HTTP client (its TLS setup, proxies, ...) instead of a default one. Its own
-    /// timeout applies on top of [`http_timeout`](Self::http_timeout).
+    /// Use this HTTP client (its TLS setup, proxies, ...) instead of a default one. Each request
+    /// still carries [`http_timeout`](Self::http_timeout), which takes precedence over the
+    /// client's own timeout.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
