@@ -40,8 +40,8 @@ struct SigningKey {
     kid: String,
     algorithm: Algorithm,
     key: EncodingKey,
-    /// When it starts signing (Unix seconds).
-    activates_at: i64,
+    /// When it starts signing.
+    activates_at: OffsetDateTime,
 }
 
 /// The decoded keys: the one that signs, and every one that verifies, with the tokens verified
@@ -56,7 +56,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    fn signing_key_at(&self, now: i64) -> Option<&SigningKey> {
+    fn signing_key_at(&self, now: OffsetDateTime) -> Option<&SigningKey> {
         self.signing.iter().rev().find(|key| key.activates_at <= now)
     }
 
@@ -146,7 +146,7 @@ impl JwtCodec {
                 algorithm,
                 key: private_key(algorithm, &private_der)
                     .ok_or_else(|| KeyRingError::MalformedPrivateKey { kid: stored.kid.clone() })?,
-                activates_at: stored.activates_at.unix_timestamp(),
+                activates_at: stored.activates_at,
             });
         }
         let mut current = self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -162,7 +162,7 @@ impl JwtCodec {
 
     /// Whether a signing key is loaded, so that tokens can be issued.
     pub fn can_sign(&self) -> bool {
-        self.current_ring().signing_key_at(OffsetDateTime::now_utc().unix_timestamp()).is_some()
+        self.current_ring().signing_key_at(OffsetDateTime::now_utc()).is_some()
     }
 
     /// The JSON Web Key Set of every key that may still verify a live token.
@@ -237,7 +237,7 @@ impl AccessTokenCodec for JwtCodec {
     fn sign(&self, claims: &AccessClaims) -> Result<auth_domain::tokens::AccessToken, InfrastructureError> {
         let ring = self.current_ring();
         let signing = ring
-            .signing_key_at(OffsetDateTime::now_utc().unix_timestamp())
+            .signing_key_at(OffsetDateTime::now_utc())
             .ok_or_else(|| InfrastructureError::unavailable("no signing key is loaded yet"))?;
         let mut header = Header::new(signing.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());

@@ -89,6 +89,7 @@ impl Discovery {
             "grant_types_supported": ["password", "refresh_token"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
+            "access_token_signing_alg_values_supported": [algorithm],
             "id_token_signing_alg_values_supported": [algorithm],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
@@ -111,6 +112,9 @@ pub struct DiscoveryDocument {
     introspection_endpoint: String,
     #[schema(example = json!(["password", "refresh_token"]))]
     grant_types_supported: Vec<String>,
+    /// The algorithm of the keys that sign new tokens (AUTH_SIGNING_ALG).
+    #[schema(example = json!(["EdDSA"]))]
+    access_token_signing_alg_values_supported: Vec<String>,
     #[schema(example = json!(["EdDSA"]))]
     id_token_signing_alg_values_supported: Vec<String>,
 }

@@ -1,0 +1,122 @@
+//! The revocation feed, `GET /v1/revocations`: resource servers learn of every revoked session,
+//! by whatever path it was revoked, with HTTP Basic client credentials.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with};
+
+const CLIENTS: (&str, &str) = ("AUTH_INTROSPECTION_CLIENTS", "gateway:s3cret-of-the-gateway");
+
+async fn feed(app: &TestApp, since: Option<&str>) -> (HashMap<String, i64>, String) {
+    // Cursors are base64url: safe in a query string as they are.
+    let path = since.map_or_else(|| "/v1/revocations".to_owned(), |since| format!("/v1/revocations?since={since}"));
+    let response =
+        app.client.get(app.url(&path)).basic_auth("gateway", Some("s3cret-of-the-gateway")).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.expect("JSON");
+    let sessions = body["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|entry| (entry["sid"].as_str().expect("sid").to_owned(), entry["exp"].as_i64().expect("exp")))
+        .collect();
+    (sessions, body["cursor"].as_str().expect("a cursor").to_owned())
+}
+
+async fn another_session(app: &TestApp, email: &str) -> Tokens {
+    let response = app.login(email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    Tokens::from_body(response.json().await.expect("a token pair"))
+}
+
+#[tokio::test]
+async fn only_a_configured_client_reads_the_feed() {
+    let app = spawn_app_with(&[CLIENTS]).await;
+    let anonymous = app.client.get(app.url("/v1/revocations")).send().await.expect("sent");
+    assert_eq!(anonymous.headers()["www-authenticate"], "Basic realm=\"authd\"");
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let wrong = app.client.get(app.url("/v1/revocations")).basic_auth("gateway", Some("guess")).send().await;
+    assert_problem(wrong.expect("sent"), StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let user = app.signed_in_user("ada@example.com").await;
+    let bearer = app.get_authorized("/v1/revocations", &user.access).await;
+    assert_problem(bearer, StatusCode::UNAUTHORIZED, "invalid_client").await;
+
+    let forged = app
+        .client
+        .get(app.url("/v1/revocations?since=not-a-cursor"))
+        .basic_auth("gateway", Some("s3cret-of-the-gateway"))
+        .send()
+        .await
+        .expect("sent");
+    assert_problem(forged, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+}
+
+#[tokio::test]
+async fn logout_logout_all_password_change_and_deletion_each_list_what_they_revoked() {
+    let app = spawn_app_with(&[CLIENTS]).await;
+    let (nothing, cursor) = feed(&app, None).await;
+    assert!(nothing.is_empty(), "{nothing:?}");
+
+    let laptop = app.signed_in_user("ada@example.com").await;
+    let phone = another_session(&app, "ada@example.com").await;
+    let tablet = another_session(&app, "ada@example.com").await;
+    let grace = app.signed_in_user("grace@example.com").await;
+    let grace_phone = another_session(&app, "grace@example.com").await;
+    let bystander = app.signed_in_user("linus@example.com").await;
+
+    // A logout lists its session, refused until its last access token could have expired.
+    assert_eq!(app.post_authorized("/v1/auth/logout", &laptop.access).await.status(), StatusCode::NO_CONTENT);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (after_logout, cursor) = feed(&app, Some(&cursor)).await;
+    assert_eq!(after_logout.keys().collect::<Vec<_>>(), [&laptop.session_id]);
+    let exp = after_logout[&laptop.session_id];
+    assert!((now + 15 * 60..=now + 17 * 60).contains(&exp), "exp {exp} is about the access TTL from now ({now})");
+
+    // A password change lists every other session of the account; this one stays.
+    let changed = app
+        .client
+        .post(app.url("/v1/users/me/password"))
+        .bearer_auth(&phone.access)
+        .json(&json!({ "current_password": PASSWORD, "new_password": "a-brand-new-passphrase-42" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let (after_change, cursor) = feed(&app, Some(&cursor)).await;
+    assert!(after_change.contains_key(&tablet.session_id), "{after_change:?}");
+    assert!(!after_change.contains_key(&phone.session_id), "{after_change:?}");
+
+    // Logout-all lists the sessions it ended.
+    assert_eq!(app.post_authorized("/v1/auth/logout-all", &phone.access).await.status(), StatusCode::NO_CONTENT);
+    let (after_logout_all, cursor) = feed(&app, Some(&cursor)).await;
+    assert!(after_logout_all.contains_key(&phone.session_id), "{after_logout_all:?}");
+
+    // Deleting the account lists its sessions, although the sessions themselves are gone.
+    let deleted = app
+        .client
+        .delete(app.url("/v1/users/me"))
+        .bearer_auth(&grace.access)
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (after_deletion, _) = feed(&app, Some(&cursor)).await;
+    for session in [&grace.session_id, &grace_phone.session_id] {
+        assert!(after_deletion.contains_key(session), "{after_deletion:?}");
+    }
+
+    // A verifier starting now reads every revocation whose tokens may still be live, and never a
+    // session that was not revoked.
+    let (everything, _) = feed(&app, None).await;
+    for session in [&laptop, &phone, &tablet, &grace, &grace_phone] {
+        assert!(everything.contains_key(&session.session_id), "{everything:?}");
+    }
+    assert!(!everything.contains_key(&bystander.session_id));
+    assert_eq!(everything.len(), 5, "{everything:?}");
+}
