@@ -14,6 +14,7 @@ mod infra;
 mod keys;
 mod logout;
 mod mfa;
+mod nginx;
 mod oauth;
 mod openapi;
 mod password;
