@@ -16,7 +16,7 @@ use crate::helpers::{PASSWORD, TestApp, spawn_app_with};
 const ISSUER: &str = "http://auth.test";
 
 /// `auth-http` on the test app's database, with the test master key.
-fn keys_command(app: &TestApp, arguments: &[&str]) -> Output {
+pub fn keys_command(app: &TestApp, arguments: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-http"));
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTH_")) {
         command.env_remove(key);
@@ -31,7 +31,7 @@ fn keys_command(app: &TestApp, arguments: &[&str]) -> Output {
         .expect("auth-http runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -43,7 +43,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
     response.json().await.expect("a JWKS")
 }
 
-fn kid_of(token: &str) -> String {
+pub fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).expect("a JWS header").kid.expect("a kid")
 }
 

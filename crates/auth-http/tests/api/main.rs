@@ -26,4 +26,5 @@ mod secrets;
 mod sessions;
 mod smtp;
 mod traces;
+mod verifier;
 mod walkthrough;

@@ -13,9 +13,9 @@ use crate::helpers::{jwt_claims, spawn_app};
 /// elsewhere its absence is said, not hidden.
 fn nginx() -> Option<PathBuf> {
     let candidates = [PathBuf::from("/usr/sbin/nginx"), PathBuf::from("nginx")];
-    let found = candidates.into_iter().find(|candidate| {
-        Command::new(candidate).arg("-v").output().is_ok_and(|output| output.status.success())
-    });
+    let found = candidates
+        .into_iter()
+        .find(|candidate| Command::new(candidate).arg("-v").output().is_ok_and(|output| output.status.success()));
     if found.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI must provide nginx (apt-get install nginx-light)");
         eprintln!("SKIPPED: the nginx gateway test (no nginx; apt-get install nginx-light)");
@@ -112,7 +112,11 @@ async fn nginx_lets_through_only_live_tokens_and_shuts_the_door_at_logout() {
     let gateway = format!("http://127.0.0.1:{gateway_port}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.client.get(format!("{gateway}/.well-known/jwks.json")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start: {:?}", std::fs::read_to_string(folder.path().join("error.log")));
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {:?}",
+            std::fs::read_to_string(folder.path().join("error.log"))
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let protected = format!("{gateway}/api/hello");
