@@ -49,17 +49,18 @@ impl PostgresSigningKeyStore {
     pub fn new(database: PostgresDatabase) -> Self {
         Self { database }
     }
-}
 
-#[async_trait]
-impl SigningKeyStore for PostgresSigningKeyStore {
-    async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+    /// The keys in activation order, the retired ones too when `with_retired`.
+    async fn list(&self, with_retired: bool) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
         let rows: Vec<SigningKeyRow> = self
             .database
-            .run(|connection| {
+            .run(move |connection| {
                 Box::pin(async move {
-                    signing_keys::table
-                        .filter(signing_keys::retired_at.is_null())
+                    let mut query = signing_keys::table.into_boxed();
+                    if !with_retired {
+                        query = query.filter(signing_keys::retired_at.is_null());
+                    }
+                    query
                         .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
                         .select(SigningKeyRow::as_select())
                         .load(connection)
@@ -69,21 +70,16 @@ impl SigningKeyStore for PostgresSigningKeyStore {
             .await?;
         Ok(rows.into_iter().map(StoredSigningKey::from).collect())
     }
+}
+
+#[async_trait]
+impl SigningKeyStore for PostgresSigningKeyStore {
+    async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+        self.list(false).await
+    }
 
     async fn list_all(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
-        let rows: Vec<SigningKeyRow> = self
-            .database
-            .run(|connection| {
-                Box::pin(async move {
-                    signing_keys::table
-                        .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
-                        .select(SigningKeyRow::as_select())
-                        .load(connection)
-                        .await
-                })
-            })
-            .await?;
-        Ok(rows.into_iter().map(StoredSigningKey::from).collect())
+        self.list(true).await
     }
 
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError> {

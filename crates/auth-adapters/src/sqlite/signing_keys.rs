@@ -46,15 +46,16 @@ impl SqliteSigningKeyStore {
     pub fn new(database: SqliteDatabase) -> Self {
         Self { database }
     }
-}
 
-#[async_trait]
-impl SigningKeyStore for SqliteSigningKeyStore {
-    async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+    /// The keys in activation order, the retired ones too when `with_retired`.
+    async fn list(&self, with_retired: bool) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
         self.database
-            .read(|connection| {
-                signing_keys::table
-                    .filter(signing_keys::retired_at.is_null())
+            .read(move |connection| {
+                let mut query = signing_keys::table.into_boxed();
+                if !with_retired {
+                    query = query.filter(signing_keys::retired_at.is_null());
+                }
+                query
                     .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
                     .select(SigningKeyRow::as_select())
                     .load(connection)?
@@ -64,19 +65,16 @@ impl SigningKeyStore for SqliteSigningKeyStore {
             })
             .await
     }
+}
+
+#[async_trait]
+impl SigningKeyStore for SqliteSigningKeyStore {
+    async fn list_active(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
+        self.list(false).await
+    }
 
     async fn list_all(&self) -> Result<Vec<StoredSigningKey>, InfrastructureError> {
-        self.database
-            .read(|connection| {
-                signing_keys::table
-                    .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
-                    .select(SigningKeyRow::as_select())
-                    .load(connection)?
-                    .into_iter()
-                    .map(SigningKeyRow::into_key)
-                    .collect()
-            })
-            .await
+        self.list(true).await
     }
 
     async fn insert(&self, key: StoredSigningKey) -> Result<(), InfrastructureError> {
