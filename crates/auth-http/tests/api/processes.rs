@@ -167,3 +167,127 @@ async fn three_processes_share_sessions_revocations_and_rate_limits() {
         post(&client, format!("{b}/v1/auth/login"), &json!({ "email": "ada@example.com", "password": PASSWORD })).await;
     assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+/// The `kid`s a replica publishes.
+async fn published_kids(client: &Client, replica: &str) -> Vec<String> {
+    let jwks: Value =
+        client.get(format!("{replica}/.well-known/jwks.json")).send().await.expect("sent").json().await.expect("JSON");
+    jwks["keys"].as_array().expect("keys").iter().map(|key| key["kid"].as_str().expect("kid").to_owned()).collect()
+}
+
+async fn signed_in(client: &Client, replica: &str) -> Tokens {
+    let login =
+        post(client, format!("{replica}/v1/auth/login"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    Tokens::from_body(login.json().await.expect("JSON"))
+}
+
+/// The JOSE header of a token, decoded without checking anything.
+fn header_of(token: &str) -> Value {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a header");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url"))
+        .expect("JSON")
+}
+
+fn kid_of(token: &str) -> String {
+    header_of(token)["kid"].as_str().expect("kid").to_owned()
+}
+
+/// Polls until `condition` holds on every replica, for at most 10 s.
+async fn on_every_replica<F, Fut>(replicas: &[&String], what: &str, condition: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for replica in replicas {
+        while !condition((*replica).clone()).await {
+            assert!(std::time::Instant::now() < deadline, "{replica}: not within 10 s: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retirement_without_restart() {
+    let Some(postgres) = server_url("PostgreSQL key-rotation tests", "AUTH_TEST_DATABASE_URL") else { return };
+    let Some(redis) = server_url("Redis key-rotation tests", "AUTH_TEST_REDIS_URL") else { return };
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let outbox = folder.path().join("outbox");
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
+    };
+    let environment: Vec<(String, String)> = vec![
+        ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
+        ("AUTH_DATABASE_URL".into(), fresh_postgres_schema(&postgres).await),
+        ("AUTH_REDIS_URL".into(), redis),
+        ("AUTH_REDIS_PREFIX".into(), fresh_redis_prefix()),
+        ("AUTH_MASTER_KEY".into(), master_key),
+        ("AUTH_MAIL_OUTBOX".into(), outbox.display().to_string()),
+        ("AUTH_LOG_FORMAT".into(), "json".into()),
+        ("AUTH_KEY_RELOAD_INTERVAL".into(), "1s".into()),
+    ];
+    let migrated = auth_http(&environment).arg("migrate").output().expect("auth-http migrate runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let replicas: Vec<Replica> = (0..2).map(|_| start_replica(&environment)).collect();
+    let [a, b] = [&replicas[0].address, &replicas[1].address];
+    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+    let registered =
+        post(&client, format!("{a}/v1/auth/register"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .await;
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let verified =
+        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox).await }))
+            .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let before = signed_in(&client, a).await;
+    let first_kid = kid_of(&before.access);
+    assert_eq!(published_kids(&client, b).await, [first_kid.clone()], "both replicas sign with one first key");
+
+    // An operator switches to ES256 by rotating, from a process of its own.
+    let rotated = auth_http(&environment)
+        .env("AUTH_SIGNING_ALG", "ES256")
+        .args(["keys", "rotate", "--activate-after", "3s"])
+        .output()
+        .expect("auth-http keys rotate runs");
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let next_kid = String::from_utf8_lossy(&rotated.stdout).split_whitespace().next().expect("a kid").to_owned();
+    on_every_replica(&[a, b], "the next key is published", |replica| {
+        let (client, next_kid) = (client.clone(), next_kid.clone());
+        async move { published_kids(&client, &replica).await.contains(&next_kid) }
+    })
+    .await;
+    on_every_replica(&[a, b], "the next key signs", |replica| {
+        let (client, next_kid) = (client.clone(), next_kid.clone());
+        async move { kid_of(&signed_in(&client, &replica).await.access) == next_kid }
+    })
+    .await;
+    let after = signed_in(&client, b).await;
+    assert_eq!(header_of(&after.access)["alg"], "ES256");
+    for replica in [a, b] {
+        for tokens in [&before, &after] {
+            let me = client.get(format!("{replica}/v1/users/me")).bearer_auth(&tokens.access).send().await;
+            assert_eq!(me.expect("sent").status(), StatusCode::OK, "{replica}: both keys verify");
+        }
+    }
+
+    // Retiring the old key reaches both replicas without a restart.
+    let retired = auth_http(&environment).args(["keys", "retire", &first_kid]).output().expect("runs");
+    assert!(retired.status.success(), "{}", String::from_utf8_lossy(&retired.stderr));
+    on_every_replica(&[a, b], "the retired key is refused", |replica| {
+        let (client, token) = (client.clone(), before.access.clone());
+        async move {
+            let me = client.get(format!("{replica}/v1/users/me")).bearer_auth(token).send().await.expect("sent");
+            me.status() == StatusCode::UNAUTHORIZED
+        }
+    })
+    .await;
+    for replica in [a, b] {
+        assert_eq!(published_kids(&client, replica).await, [next_kid.clone()]);
+        let me = client.get(format!("{replica}/v1/users/me")).bearer_auth(&after.access).send().await.expect("sent");
+        assert_eq!(me.status(), StatusCode::OK);
+    }
+}
