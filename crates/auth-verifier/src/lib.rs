@@ -41,9 +41,10 @@
 //! `Verifier` is dropped. Tokens are never logged. `docs/verifier.md` in the repository covers the
 //! design: the staleness bound, the rate-limited refetch of unknown keys, the extractor's answers.
 //!
-//! TLS: this crate enables no TLS backend of `reqwest`. To reach the auth server over https,
-//! enable one on your own `reqwest` dependency (e.g. `features = ["rustls"]`; Cargo unifies
-//! features) or hand a configured client to [`VerifierBuilder::http_client`].
+//! TLS: without the `rustls` feature this crate enables no TLS backend of `reqwest`. To reach the
+//! auth server over https, turn that feature on, or enable a backend on your own `reqwest`
+//! dependency (Cargo unifies features), or hand a configured client to
+//! [`VerifierBuilder::http_client`].
 
 #[cfg(feature = "actix")]
 mod actix;
