@@ -201,12 +201,19 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
         KeysCommand::Rotate { activate_after, now } => {
             let activate_after = if now { Some(std::time::Duration::ZERO) } else { activate_after };
             let key = service.rotate(activate_after).await.context("cannot rotate the signing key")?;
-            println!(
-                "{} ({}) is published now and signs from {}; the current key keeps verifying its tokens until they expire",
-                key.kid,
-                key.algorithm,
-                timestamp(key.activates_at)
-            );
+            if key.activates_at <= key.created_at {
+                println!(
+                    "{} ({}) is published and signs from now on; the previous key, if any, keeps verifying its tokens until they expire",
+                    key.kid, key.algorithm
+                );
+            } else {
+                println!(
+                    "{} ({}) is published now and signs from {}; the current key keeps verifying its tokens until they expire",
+                    key.kid,
+                    key.algorithm,
+                    timestamp(key.activates_at)
+                );
+            }
         }
         KeysCommand::List => {
             let keys = service.list().await.context("cannot read the signing keys")?;
