@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, jwt_claims, spawn_app_with};
 
 const CLIENTS: (&str, &str) = ("AUTH_INTROSPECTION_CLIENTS", "gateway:s3cret-of-the-gateway");
 
@@ -57,7 +57,7 @@ async fn only_a_configured_client_reads_the_feed() {
 }
 
 #[tokio::test]
-async fn logout_logout_all_password_change_and_deletion_each_list_what_they_revoked() {
+async fn logout_logout_all_password_change_deletion_and_disabling_each_list_what_they_revoked() {
     let app = spawn_app_with(&[CLIENTS]).await;
     let (nothing, cursor) = feed(&app, None).await;
     assert!(nothing.is_empty(), "{nothing:?}");
@@ -106,17 +106,29 @@ async fn logout_logout_all_password_change_and_deletion_each_list_what_they_revo
         .await
         .expect("sent");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let (after_deletion, _) = feed(&app, Some(&cursor)).await;
+    let (after_deletion, cursor) = feed(&app, Some(&cursor)).await;
     for session in [&grace.session_id, &grace_phone.session_id] {
         assert!(after_deletion.contains_key(session), "{after_deletion:?}");
     }
 
+    // Disabling an account lists its sessions.
+    let alan = app.signed_in_user("alan@example.com").await;
+    let admin = app.signed_in_admin("admin@example.com").await;
+    let alan_id = jwt_claims(&alan.access)["sub"].as_str().expect("sub").to_owned();
+    let path = format!("/v1/admin/users/{alan_id}");
+    let disabled = app.request(Method::PATCH, &path, &admin.access, Some(&json!({ "disabled": true }))).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let (after_disabling, _) = feed(&app, Some(&cursor)).await;
+    assert!(after_disabling.contains_key(&alan.session_id), "{after_disabling:?}");
+
     // A verifier starting now reads every revocation whose tokens may still be live, and never a
     // session that was not revoked.
     let (everything, _) = feed(&app, None).await;
-    for session in [&laptop, &phone, &tablet, &grace, &grace_phone] {
+    for session in [&laptop, &phone, &tablet, &grace, &grace_phone, &alan] {
         assert!(everything.contains_key(&session.session_id), "{everything:?}");
     }
-    assert!(!everything.contains_key(&bystander.session_id));
-    assert_eq!(everything.len(), 5, "{everything:?}");
+    for live in [&bystander, &admin] {
+        assert!(!everything.contains_key(&live.session_id));
+    }
+    assert_eq!(everything.len(), 6, "{everything:?}");
 }
