@@ -81,17 +81,26 @@ async fn verification_token(outbox: &Path) -> String {
     }
 }
 
-#[tokio::test]
-async fn three_processes_share_sessions_revocations_and_rate_limits() {
-    let Some(postgres) = server_url("PostgreSQL multi-process tests", "AUTH_TEST_DATABASE_URL") else { return };
-    let Some(redis) = server_url("Redis multi-process tests", "AUTH_TEST_REDIS_URL") else { return };
+/// Replicas of `auth-http serve` on one fresh PostgreSQL schema and Redis prefix, migrated by
+/// `auth-http migrate`, with `ada@example.com` registered on the last and verified on the first.
+struct Deployment {
+    environment: Vec<(String, String)>,
+    replicas: Vec<Replica>,
+    client: Client,
+    _folder: tempfile::TempDir,
+}
+
+/// `None` (with a `SKIPPED:` line) when PostgreSQL or Redis is not configured for the tests.
+async fn deployment(count: usize, settings: &[(&str, &str)]) -> Option<Deployment> {
+    let postgres = server_url("PostgreSQL multi-process tests", "AUTH_TEST_DATABASE_URL")?;
+    let redis = server_url("Redis multi-process tests", "AUTH_TEST_REDIS_URL")?;
     let folder = tempfile::tempdir().expect("a temporary folder");
     let outbox = folder.path().join("outbox");
     let master_key = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([7u8; 32])
     };
-    let environment: Vec<(String, String)> = vec![
+    let mut environment: Vec<(String, String)> = vec![
         ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
         ("AUTH_DATABASE_URL".into(), fresh_postgres_schema(&postgres).await),
         ("AUTH_REDIS_URL".into(), redis),
@@ -99,25 +108,32 @@ async fn three_processes_share_sessions_revocations_and_rate_limits() {
         ("AUTH_MASTER_KEY".into(), master_key),
         ("AUTH_MAIL_OUTBOX".into(), outbox.display().to_string()),
         ("AUTH_LOG_FORMAT".into(), "json".into()),
-        ("AUTH_RATE_LOGIN_EMAIL".into(), "4/15m".into()),
     ];
+    environment.extend(settings.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
 
     let migrated = auth_http(&environment).arg("migrate").output().expect("auth-http migrate runs");
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     assert!(String::from_utf8_lossy(&migrated.stdout).contains("up to date"));
 
-    let replicas: Vec<Replica> = (0..3).map(|_| start_replica(&environment)).collect();
-    let [a, b, c] = [&replicas[0].address, &replicas[1].address, &replicas[2].address];
+    let replicas: Vec<Replica> = (0..count).map(|_| start_replica(&environment)).collect();
     let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
-
+    let (first, last) = (&replicas[0].address, &replicas[count - 1].address);
     let registered =
-        post(&client, format!("{c}/v1/auth/register"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
+        post(&client, format!("{last}/v1/auth/register"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
             .await;
     assert_eq!(registered.status(), StatusCode::ACCEPTED);
     let verified =
-        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox).await }))
+        post(&client, format!("{first}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox).await }))
             .await;
     assert_eq!(verified.status(), StatusCode::OK);
+    Some(Deployment { environment, replicas, client, _folder: folder })
+}
+
+#[tokio::test]
+async fn three_processes_share_sessions_revocations_and_rate_limits() {
+    let Some(deployment) = deployment(3, &[("AUTH_RATE_LOGIN_EMAIL", "4/15m")]).await else { return };
+    let (client, replicas) = (deployment.client.clone(), &deployment.replicas);
+    let [a, b, c] = [&replicas[0].address, &replicas[1].address, &replicas[2].address];
 
     // Log in on A, refresh on B, log out on C: the token is refused on A and B at once.
     let login =
@@ -212,43 +228,20 @@ where
 
 #[tokio::test]
 async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retirement_without_restart() {
-    let Some(postgres) = server_url("PostgreSQL key-rotation tests", "AUTH_TEST_DATABASE_URL") else { return };
-    let Some(redis) = server_url("Redis key-rotation tests", "AUTH_TEST_REDIS_URL") else { return };
-    let folder = tempfile::tempdir().expect("a temporary folder");
-    let outbox = folder.path().join("outbox");
-    let master_key = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
-    };
-    let environment: Vec<(String, String)> = vec![
-        ("AUTH_LISTEN".into(), "127.0.0.1:0".into()),
-        ("AUTH_DATABASE_URL".into(), fresh_postgres_schema(&postgres).await),
-        ("AUTH_REDIS_URL".into(), redis),
-        ("AUTH_REDIS_PREFIX".into(), fresh_redis_prefix()),
-        ("AUTH_MASTER_KEY".into(), master_key),
-        ("AUTH_MAIL_OUTBOX".into(), outbox.display().to_string()),
-        ("AUTH_LOG_FORMAT".into(), "json".into()),
-        ("AUTH_KEY_RELOAD_INTERVAL".into(), "1s".into()),
-    ];
-    let migrated = auth_http(&environment).arg("migrate").output().expect("auth-http migrate runs");
-    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
-    let replicas: Vec<Replica> = (0..2).map(|_| start_replica(&environment)).collect();
+    let Some(deployment) = deployment(2, &[("AUTH_KEY_RELOAD_INTERVAL", "1s")]).await else { return };
+    let (environment, replicas) = (&deployment.environment, &deployment.replicas);
     let [a, b] = [&replicas[0].address, &replicas[1].address];
-    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
-    let registered =
-        post(&client, format!("{a}/v1/auth/register"), &json!({ "email": "ada@example.com", "password": PASSWORD }))
-            .await;
-    assert_eq!(registered.status(), StatusCode::ACCEPTED);
-    let verified =
-        post(&client, format!("{b}/v1/auth/verify-email"), &json!({ "token": verification_token(&outbox).await }))
-            .await;
-    assert_eq!(verified.status(), StatusCode::OK);
+    let client = deployment.client.clone();
     let before = signed_in(&client, a).await;
     let first_kid = kid_of(&before.access);
-    assert_eq!(published_kids(&client, b).await, [first_kid.clone()], "both replicas sign with one first key");
+    assert_eq!(
+        published_kids(&client, b).await,
+        std::slice::from_ref(&first_kid),
+        "both replicas sign with one first key"
+    );
 
     // An operator switches to ES256 by rotating, from a process of its own.
-    let rotated = auth_http(&environment)
+    let rotated = auth_http(environment)
         .env("AUTH_SIGNING_ALG", "ES256")
         .args(["keys", "rotate", "--activate-after", "3s"])
         .output()
@@ -275,7 +268,7 @@ async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retireme
     }
 
     // Retiring the old key reaches both replicas without a restart.
-    let retired = auth_http(&environment).args(["keys", "retire", &first_kid]).output().expect("runs");
+    let retired = auth_http(environment).args(["keys", "retire", &first_kid]).output().expect("runs");
     assert!(retired.status.success(), "{}", String::from_utf8_lossy(&retired.stderr));
     on_every_replica(&[a, b], "the retired key is refused", |replica| {
         let (client, token) = (client.clone(), before.access.clone());
@@ -286,7 +279,7 @@ async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retireme
     })
     .await;
     for replica in [a, b] {
-        assert_eq!(published_kids(&client, replica).await, [next_kid.clone()]);
+        assert_eq!(published_kids(&client, replica).await, std::slice::from_ref(&next_kid));
         let me = client.get(format!("{replica}/v1/users/me")).bearer_auth(&after.access).send().await.expect("sent");
         assert_eq!(me.status(), StatusCode::OK);
     }
