@@ -523,7 +523,7 @@ impl Settings {
             None => None,
             Some(_) => Some(duration("AUTH_KEY_ROTATION_PERIOD", "")?),
         };
-        let key_reload_interval = duration("AUTH_KEY_RELOAD_INTERVAL", "10s")?;
+        let key_reload_interval = duration("AUTH_KEY_RELOAD_INTERVAL", "1s")?;
         if key_reload_interval > Duration::from_secs(60) {
             return Err(ConfigError::new(
                 "AUTH_KEY_RELOAD_INTERVAL",

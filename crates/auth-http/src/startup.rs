@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderValue;
@@ -31,7 +31,7 @@ use auth_adapters::sqlite::{
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
 use auth_domain::ports::{
     AuditLog, Clock, IdGenerator, MailQueue, Mailer, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter,
-    RevocationStore, SecondFactorRepository, SessionRepository, SigningKeyStore, UserRepository,
+    RevocationStore, SecondFactorRepository, SessionRepository, SigningKeyStore, StoredSigningKey, UserRepository,
 };
 use auth_domain::services::{MailDelivery, MailDeliveryPolicy};
 use auth_domain::signing_keys::{KeyPolicy, SigningKeyPorts, SigningKeyService};
@@ -48,6 +48,8 @@ use crate::routes;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Added to a new key's publication, for clocks and reloads that run late.
 const PUBLISH_MARGIN: Duration = Duration::from_secs(30);
+/// How often a process looks whether a scheduled rotation (AUTH_KEY_ROTATION_PERIOD) is due.
+const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a process whose database was unreachable at start tries again.
 const BOOTSTRAP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -312,8 +314,9 @@ pub fn key_policy(settings: &Settings) -> KeyPolicy {
 }
 
 /// Keeps the signing keys of this process current: loads them once the database answers, then
-/// re-reads them now and then, so that a rotation or a retirement made elsewhere arrives without
-/// a restart; rotates on schedule when AUTH_KEY_ROTATION_PERIOD is set.
+/// re-reads them every AUTH_KEY_RELOAD_INTERVAL (a second by default), so that a rotation or a
+/// retirement made elsewhere arrives at once, without a restart; rotates on schedule when
+/// AUTH_KEY_ROTATION_PERIOD is set.
 #[derive(Clone)]
 struct KeyKeeper {
     database: Database,
@@ -337,29 +340,61 @@ impl KeyKeeper {
         Ok(())
     }
 
-    async fn reload(&self) {
-        match self.keys.rotate_if_due().await {
-            Ok(Some(key)) => tracing::info!(
-                token.kid = %key.kid,
-                key.activates_at = %key.activates_at,
-                "rotated the signing key on schedule (AUTH_KEY_ROTATION_PERIOD)"
-            ),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(error = %error, "cannot rotate the signing key on schedule; retrying later"),
+    /// One reload: the keys are read every time (one small query), and the key ring rebuilt only
+    /// when they changed. A failure is logged once per outage, not at every reload.
+    async fn reload(&self, state: &mut ReloadState) {
+        if state.next_rotation_check <= Instant::now() {
+            state.next_rotation_check = Instant::now() + ROTATION_CHECK_INTERVAL;
+            match self.keys.rotate_if_due().await {
+                Ok(Some(key)) => tracing::info!(
+                    token.kid = %key.kid,
+                    key.activates_at = %key.activates_at,
+                    "rotated the signing key on schedule (AUTH_KEY_ROTATION_PERIOD)"
+                ),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot rotate the signing key on schedule; retrying later");
+                }
+            }
         }
-        if let Err(error) = self.load().await {
-            tracing::warn!(error = %error, "cannot reload the signing keys; keeping the previous ones");
+        let loaded = match self.keys.keys_to_load().await {
+            Ok(keys) if state.installed.as_ref() == Some(&keys) => Ok(()),
+            Ok(keys) => match self.codec.install(&keys, &self.master_key) {
+                Ok(()) => {
+                    state.installed = Some(keys);
+                    Ok(())
+                }
+                Err(error) => Err(error.to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
+        match loaded {
+            Ok(()) if state.failing => {
+                state.failing = false;
+                tracing::info!("the signing keys are read again");
+            }
+            Ok(()) => {}
+            Err(error) if !state.failing => {
+                state.failing = true;
+                tracing::warn!(error = %error, "cannot reload the signing keys; keeping the previous ones");
+            }
+            Err(_) => {}
         }
     }
 
     /// Runs for the life of the process.
     fn spawn(self, mut bootstrapped: bool) {
         tokio::spawn(async move {
+            let mut state = ReloadState {
+                installed: None,
+                failing: false,
+                next_rotation_check: Instant::now() + ROTATION_CHECK_INTERVAL,
+            };
             loop {
                 let pause = if bootstrapped { self.reload_interval } else { BOOTSTRAP_RETRY_INTERVAL };
                 tokio::time::sleep(pause).await;
                 if bootstrapped {
-                    self.reload().await;
+                    self.reload(&mut state).await;
                     continue;
                 }
                 match self.bootstrap().await {
@@ -372,6 +407,16 @@ impl KeyKeeper {
             }
         });
     }
+}
+
+/// What the key reloads of one process remember between them.
+struct ReloadState {
+    /// The keys the ring was last built from.
+    installed: Option<Vec<StoredSigningKey>>,
+    /// Whether the last reload failed (to log an outage once).
+    failing: bool,
+    /// When to look again whether a scheduled rotation is due.
+    next_rotation_check: Instant,
 }
 
 /// The mail transport: SMTP when AUTH_SMTP_URL is set, else the outbox folder.

@@ -228,7 +228,7 @@ where
 
 #[tokio::test]
 async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retirement_without_restart() {
-    let Some(deployment) = deployment(2, &[("AUTH_KEY_RELOAD_INTERVAL", "1s")]).await else { return };
+    let Some(deployment) = deployment(2, &[]).await else { return };
     let (environment, replicas) = (&deployment.environment, &deployment.replicas);
     let [a, b] = [&replicas[0].address, &replicas[1].address];
     let client = deployment.client.clone();

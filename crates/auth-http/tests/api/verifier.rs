@@ -15,11 +15,7 @@ const MAX_STALENESS: Duration = Duration::from_secs(2);
 
 #[tokio::test]
 async fn a_downstream_service_follows_a_key_rotation_and_refuses_a_logged_out_token_within_its_bound() {
-    let app = spawn_app_with(&[
-        ("AUTH_INTROSPECTION_CLIENTS", "downstream:s3cret-of-downstream"),
-        ("AUTH_KEY_RELOAD_INTERVAL", "1s"),
-    ])
-    .await;
+    let app = spawn_app_with(&[("AUTH_INTROSPECTION_CLIENTS", "downstream:s3cret-of-downstream")]).await;
     let verifier = Verifier::builder("http://auth.test", "authd")
         .jwks_url(app.url("/.well-known/jwks.json"))
         .revocation_feed(RevocationFeed::at_base_url(&app.address, "downstream", "s3cret-of-downstream"))
