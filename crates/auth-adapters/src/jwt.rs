@@ -170,6 +170,19 @@ impl JwtCodec {
         json!({ "keys": self.current_ring().jwks })
     }
 
+    /// The algorithms of the published keys, each named once, in the order of the keys'
+    /// activation: what a verifier must accept right now.
+    pub fn published_algorithms(&self) -> Vec<String> {
+        let ring = self.current_ring();
+        let mut names: Vec<String> = Vec::new();
+        for algorithm in ring.jwks.iter().filter_map(|jwk| jwk["alg"].as_str()) {
+            if !names.iter().any(|name| name == algorithm) {
+                names.push(algorithm.to_owned());
+            }
+        }
+        names
+    }
+
     fn current_ring(&self) -> Arc<KeyRing> {
         self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
@@ -505,6 +518,7 @@ mod tests {
         let after = sign(&codec, &claims());
         assert_eq!(kid_of(&after), pending.kid);
         assert!(codec.verify(&before).is_ok() && codec.verify(&after).is_ok());
+        assert_eq!(codec.published_algorithms(), ["EdDSA", "ES256"]);
     }
 
     #[test]

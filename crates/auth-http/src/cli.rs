@@ -84,7 +84,11 @@ pub enum KeysCommand {
     /// expired or retired.
     List,
     /// Take a key that is not current out at once: it leaves the JWKS and its tokens are refused.
-    Retire { kid: String },
+    Retire {
+        /// The key id, as `keys list` prints it. Key ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 fn parse_duration_argument(text: &str) -> Result<std::time::Duration, String> {
@@ -267,4 +271,32 @@ pub fn print_openapi() -> anyhow::Result<()> {
         .write_all(crate::openapi::to_json().as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write the document")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_key_id_that_starts_with_a_hyphen_is_an_argument_not_an_option() {
+        let cli = Cli::try_parse_from(["auth-http", "keys", "retire", "-2xYz_Ab"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys { command: KeysCommand::Retire { kid } }) if kid == "-2xYz_Ab"
+        ));
+    }
+
+    #[test]
+    fn a_rotation_takes_a_delay_or_now_but_not_both() {
+        let cli = Cli::try_parse_from(["auth-http", "keys", "rotate", "--activate-after", "10s"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys { command: KeysCommand::Rotate { activate_after: Some(delay), now: false } })
+                if delay == std::time::Duration::from_secs(10)
+        ));
+        assert!(Cli::try_parse_from(["auth-http", "keys", "rotate", "--activate-after", "10s", "--now"]).is_err());
+        assert!(Cli::try_parse_from(["auth-http", "keys", "rotate", "--activate-after", "soon"]).is_err());
+    }
 }

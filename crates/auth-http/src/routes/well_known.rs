@@ -71,15 +71,21 @@ pub async fn jwks(codec: web::Data<JwtCodec>) -> HttpResponse {
         .json(codec.jwks())
 }
 
-/// The discovery document, built once at start from the public URL and the issuer.
+/// The discovery document, built once at start from the public URL and the issuer; the signing
+/// algorithms are those of the published keys at each request.
 #[derive(Debug, Clone)]
 pub struct Discovery(pub serde_json::Value);
+
+/// How long clients may cache the discovery document: no longer than the JWKS, since a rotation
+/// to another algorithm changes the algorithms it names when the next key is published.
+const DISCOVERY_MAX_AGE_SECONDS: u16 = JWKS_MAX_AGE_SECONDS;
 
 impl Discovery {
     /// The document for a service reachable at `public_url` that issues tokens as `issuer` and
     /// signs them with `algorithm`. No ID tokens are issued; the OpenID fields are those that
     /// generic JOSE and OAuth clients read to find the keys and the endpoints.
     pub fn new(public_url: &str, issuer: &str, algorithm: &str) -> Self {
+        // `algorithm` stands until keys are loaded; then the published keys' algorithms do.
         Self(serde_json::json!({
             "issuer": issuer,
             "jwks_uri": format!("{public_url}/.well-known/jwks.json"),
@@ -112,7 +118,7 @@ pub struct DiscoveryDocument {
     introspection_endpoint: String,
     #[schema(example = json!(["password", "refresh_token"]))]
     grant_types_supported: Vec<String>,
-    /// The algorithm of the keys that sign new tokens (AUTH_SIGNING_ALG).
+    /// The algorithms of the published keys: during a rotation to another algorithm, both.
     #[schema(example = json!(["EdDSA"]))]
     access_token_signing_alg_values_supported: Vec<String>,
     #[schema(example = json!(["EdDSA"]))]
@@ -128,11 +134,19 @@ pub struct DiscoveryDocument {
     path = "/.well-known/openid-configuration",
     tag = "keys",
     responses(
-        (status = 200, description = "The discovery document; cacheable (`Cache-Control: public, max-age=3600`).", body = DiscoveryDocument),
+        (status = 200, description = "The discovery document; cacheable (`Cache-Control: public, max-age=60`).", body = DiscoveryDocument),
     ),
 )]
-pub async fn openid_configuration(discovery: web::Data<Discovery>) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=3600")).json(&discovery.0)
+pub async fn openid_configuration(discovery: web::Data<Discovery>, codec: web::Data<JwtCodec>) -> HttpResponse {
+    let mut document = discovery.0.clone();
+    let algorithms = codec.published_algorithms();
+    if !algorithms.is_empty() {
+        document["access_token_signing_alg_values_supported"] = serde_json::json!(algorithms);
+        document["id_token_signing_alg_values_supported"] = serde_json::json!(algorithms);
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={DISCOVERY_MAX_AGE_SECONDS}")))
+        .json(document)
 }
 
 /// Authorization server metadata (RFC 8414)
@@ -143,9 +157,12 @@ pub async fn openid_configuration(discovery: web::Data<Discovery>) -> HttpRespon
     path = "/.well-known/oauth-authorization-server",
     tag = "keys",
     responses(
-        (status = 200, description = "The metadata; cacheable (`Cache-Control: public, max-age=3600`).", body = DiscoveryDocument),
+        (status = 200, description = "The metadata; cacheable (`Cache-Control: public, max-age=60`).", body = DiscoveryDocument),
     ),
 )]
-pub async fn authorization_server_metadata(discovery: web::Data<Discovery>) -> HttpResponse {
-    openid_configuration(discovery).await
+pub async fn authorization_server_metadata(
+    discovery: web::Data<Discovery>,
+    codec: web::Data<JwtCodec>,
+) -> HttpResponse {
+    openid_configuration(discovery, codec).await
 }

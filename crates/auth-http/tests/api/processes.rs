@@ -253,6 +253,19 @@ async fn running_replicas_pick_up_a_rotation_to_another_algorithm_and_a_retireme
         async move { published_kids(&client, &replica).await.contains(&next_kid) }
     })
     .await;
+    // While both keys are published, discovery names both algorithms, for verifiers that pin
+    // algorithms from it.
+    for replica in [a, b] {
+        let discovery: Value = client
+            .get(format!("{replica}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(discovery["access_token_signing_alg_values_supported"], json!(["EdDSA", "ES256"]));
+    }
     on_every_replica(&[a, b], "the next key signs", |replica| {
         let (client, next_kid) = (client.clone(), next_kid.clone());
         async move { kid_of(&signed_in(&client, &replica).await.access) == next_kid }
