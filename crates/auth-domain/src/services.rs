@@ -90,6 +90,9 @@ pub struct RateLimits {
     /// Mails caused by register, resend and forgot-password together, per target address.
     pub mail_per_email: Option<RateLimit>,
     pub refresh_per_session: Option<RateLimit>,
+    /// Failed HTTP Basic authentications of resource-server clients (introspection, the
+    /// revocation feed), per client IP: a weak client secret cannot be guessed online.
+    pub client_auth_failures_per_ip: Option<RateLimit>,
 }
 
 impl Default for RateLimits {
@@ -100,6 +103,7 @@ impl Default for RateLimits {
             registration_per_ip: Some(RateLimit::new(10, Duration::from_secs(3600))),
             mail_per_email: Some(RateLimit::new(3, Duration::from_secs(3600))),
             refresh_per_session: Some(RateLimit::new(60, Duration::from_secs(60))),
+            client_auth_failures_per_ip: Some(RateLimit::new(10, Duration::from_secs(15 * 60))),
         }
     }
 }
@@ -387,6 +391,10 @@ mod limit_keys {
 
     pub fn mail_to(email: &Email) -> String {
         format!("mail:email:{email}")
+    }
+
+    pub fn client_auth_failures(ip: &str) -> String {
+        format!("client-auth-fail:ip:{ip}")
     }
 
     pub fn refresh_session(session_id: SessionId) -> String {

@@ -625,6 +625,7 @@ impl Components {
                 registration_per_ip: settings.rate_register_ip,
                 mail_per_email: settings.rate_email_send,
                 refresh_per_session: settings.rate_refresh_session,
+                ..RateLimits::default()
             },
             ..AuthPolicy::with_defaults(settings.issuer.clone(), refresh_secret)
         };

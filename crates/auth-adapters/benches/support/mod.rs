@@ -175,6 +175,7 @@ pub fn service(
             registration_per_ip: None,
             mail_per_email: None,
             refresh_per_session: None,
+            client_auth_failures_per_ip: None,
         },
         ..AuthPolicy::with_defaults(ISSUER, RefreshSecret::new(vec![7; 32]))
     };

@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
-use super::{AuthService, AuthenticateError, RequestContext};
+use super::{AuthService, AuthenticateError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
+use crate::rate_limit::RateLimitExceeded;
 use time::OffsetDateTime;
 
 use crate::error::InfrastructureError;
@@ -67,6 +68,36 @@ impl AuthService {
                 .collect(),
             next_since,
         })
+    }
+
+    /// Whether a resource-server client calling from this address must wait before its credentials
+    /// are even checked: too many failed authentications from it recently. Successful calls (a
+    /// verifier polls the revocation feed every few seconds) never count.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    pub async fn client_auth_throttle(
+        &self,
+        context: &RequestContext,
+    ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
+        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
+        else {
+            return Ok(None);
+        };
+        Ok(self.ports.rate_limiter.peek(&limit_keys::client_auth_failures(ip), limit).await?.exceeded())
+    }
+
+    /// Counts a failed client authentication from this address (see
+    /// [`AuthService::client_auth_throttle`]).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    pub async fn record_client_auth_failure(&self, context: &RequestContext) -> Result<(), InfrastructureError> {
+        if let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref()) {
+            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip), limit).await?;
+            tracing::warn!(client.ip = %ip, "a resource-server client failed to authenticate");
+        }
+        Ok(())
     }
 
     /// Revokes the session of a refresh token or of an access token (RFC 7009 §2.1): the refresh

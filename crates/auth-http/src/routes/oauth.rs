@@ -336,6 +336,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is.", body = IntrospectionResponse),
         (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address (10 per 15 minutes); retry after `Retry-After`.", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: revocation cannot be checked now; retry after `Retry-After`.", body = OAuthErrorBody),
     ),
 )]
@@ -343,9 +344,15 @@ pub async fn introspect(
     request: HttpRequest,
     service: web::Data<AuthService>,
     clients: web::Data<IntrospectionClients>,
+    client: ClientContext,
     form: web::Form<TokenParameterForm>,
 ) -> Result<HttpResponse, OAuthError> {
+    let throttle = service.client_auth_throttle(&client.0).await.map_err(|error| OAuthError::infrastructure(&error))?;
+    if let Some(exceeded) = throttle {
+        return Err(OAuthError::rate_limited(&exceeded, "too many failed client authentications from this address"));
+    }
     if !clients.admit(&request) {
+        service.record_client_auth_failure(&client.0).await.map_err(|error| OAuthError::infrastructure(&error))?;
         return Err(OAuthError::invalid_client());
     }
     let token = required(form.token.as_ref(), "token")?;

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::no_store;
 use super::oauth::IntrospectionClients;
 use crate::error::{ApiError, Problem};
+use crate::extractors::ClientContext;
 
 /// The cursor is an instant; this prefix marks the ones we handed out.
 const CURSOR_PREFIX: &str = "rev1:";
@@ -69,6 +70,7 @@ pub struct RevocationFeedResponse {
         (status = 200, description = "The revocations since the cursor, and the next cursor.", body = RevocationFeedResponse),
         (status = 400, description = "- `invalid_cursor`: `since` is not a cursor this feed handed out.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "- `invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many failed client authentications from this address (10 per 15 minutes); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "- `service_unavailable`: the database does not answer; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -76,9 +78,15 @@ pub async fn feed(
     request: HttpRequest,
     service: web::Data<AuthService>,
     clients: web::Data<IntrospectionClients>,
+    client: ClientContext,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let infrastructure = |error| ApiError::infrastructure(&error);
+    if let Some(exceeded) = service.client_auth_throttle(&client.0).await.map_err(infrastructure)? {
+        return Err(ApiError::rate_limited(exceeded));
+    }
     if !clients.admit(&request) {
+        service.record_client_auth_failure(&client.0).await.map_err(infrastructure)?;
         return Err(ApiError::invalid_client());
     }
     let since = match query.since.as_deref() {

@@ -132,3 +132,50 @@ async fn logout_logout_all_password_change_deletion_and_disabling_each_list_what
     }
     assert_eq!(everything.len(), 6, "{everything:?}");
 }
+
+#[tokio::test]
+async fn guessing_a_client_secret_is_throttled_on_the_feed_and_introspection_alike() {
+    let app = spawn_app_with(&[CLIENTS]).await;
+    let guess =
+        |secret: &'static str| app.client.get(app.url("/v1/revocations")).basic_auth("gateway", Some(secret)).send();
+    // Ten wrong guesses, half of them at the introspection endpoint: one count for the address.
+    for attempt in 0..10 {
+        let response = if attempt % 2 == 0 {
+            guess("wrong-guess").await.expect("sent")
+        } else {
+            app.client
+                .post(app.url("/oauth/introspect"))
+                .basic_auth("gateway", Some("wrong-guess"))
+                .form(&[("token", "anything")])
+                .send()
+                .await
+                .expect("sent")
+        };
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // Now even the right secret waits, at both endpoints.
+    let throttled = guess("s3cret-of-the-gateway").await.expect("sent");
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let introspection = app
+        .client
+        .post(app.url("/oauth/introspect"))
+        .basic_auth("gateway", Some("s3cret-of-the-gateway"))
+        .form(&[("token", "anything")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(introspection.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = introspection.json().await.expect("an OAuth error");
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn a_client_polling_with_the_right_secret_is_never_throttled() {
+    let app = spawn_app_with(&[CLIENTS]).await;
+    let mut cursor: Option<String> = None;
+    for _ in 0..30 {
+        let (_, next) = feed(&app, cursor.as_deref()).await;
+        cursor = Some(next);
+    }
+}

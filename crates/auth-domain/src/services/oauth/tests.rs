@@ -167,3 +167,43 @@ async fn a_full_page_continues_from_its_last_revocation() {
     let feed = mocks.into_service().revocation_feed(None).await.expect("read");
     assert_eq!(feed.next_since, NOW - time::Duration::seconds(60) + REVOCATION_FEED_OVERLAP);
 }
+
+#[tokio::test]
+async fn client_authentication_failures_are_counted_per_address_and_throttle_it() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == "client-auth-fail:ip:203.0.113.7").times(1).returning(
+        |_, limit| {
+            Ok(crate::rate_limit::RateDecision {
+                allowed: true,
+                limit: limit.max,
+                remaining: limit.max - 1,
+                reset_after: std::time::Duration::from_secs(900),
+            })
+        },
+    );
+    mocks.rate_limiter.expect_peek().withf(|key, _| key == "client-auth-fail:ip:203.0.113.7").times(1).returning(
+        |_, limit| {
+            Ok(crate::rate_limit::RateDecision {
+                allowed: false,
+                limit: limit.max,
+                remaining: 0,
+                reset_after: std::time::Duration::from_secs(60),
+            })
+        },
+    );
+    let service = mocks.into_service();
+    service.record_client_auth_failure(&request_context()).await.expect("counted");
+    let throttled = service.client_auth_throttle(&request_context()).await.expect("checked");
+    assert_eq!(throttled.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
+}
+
+#[tokio::test]
+async fn without_a_client_address_nothing_is_counted() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().never();
+    mocks.rate_limiter.expect_peek().never();
+    let service = mocks.into_service();
+    let anonymous = RequestContext { ip: None, ..request_context() };
+    service.record_client_auth_failure(&anonymous).await.expect("nothing to count");
+    assert!(service.client_auth_throttle(&anonymous).await.expect("checked").is_none());
+}
