@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::no_store;
+use crate::error::ApiError;
 use crate::extractors::ClientContext;
 
 /// The resource servers allowed to introspect tokens (AUTH_INTROSPECTION_CLIENTS).
@@ -25,7 +26,7 @@ pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
 impl IntrospectionClients {
     /// Whether the request's HTTP Basic credentials are those of a configured client. Every
     /// secret is compared in constant time, whichever id matched.
-    pub(crate) fn admit(&self, request: &HttpRequest) -> bool {
+    fn admit(&self, request: &HttpRequest) -> bool {
         let Some(credentials) = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -43,6 +44,60 @@ impl IntrospectionClients {
             admitted |= known_id == id && secret_matches;
         }
         admitted
+    }
+
+    /// Authenticates the calling client: refused at once while its address is throttled for
+    /// failed attempts, and a failure counted against that address.
+    pub(crate) async fn authenticate(
+        &self,
+        request: &HttpRequest,
+        service: &AuthService,
+        client: &ClientContext,
+    ) -> Result<(), ClientAuthError> {
+        if let Some(exceeded) = service.client_auth_throttle(&client.0).await? {
+            return Err(ClientAuthError::Throttled(exceeded));
+        }
+        if !self.admit(request) {
+            service.record_client_auth_failure(&client.0).await?;
+            return Err(ClientAuthError::Rejected);
+        }
+        Ok(())
+    }
+}
+
+/// Why a resource-server client was not let in; each endpoint answers it in its own error format.
+#[derive(Debug)]
+pub(crate) enum ClientAuthError {
+    Throttled(RateLimitExceeded),
+    Rejected,
+    Infrastructure(InfrastructureError),
+}
+
+impl From<InfrastructureError> for ClientAuthError {
+    fn from(error: InfrastructureError) -> Self {
+        Self::Infrastructure(error)
+    }
+}
+
+impl From<ClientAuthError> for OAuthError {
+    fn from(error: ClientAuthError) -> Self {
+        match error {
+            ClientAuthError::Throttled(exceeded) => {
+                Self::rate_limited(&exceeded, "too many failed client authentications from this address")
+            }
+            ClientAuthError::Rejected => Self::invalid_client(),
+            ClientAuthError::Infrastructure(error) => Self::infrastructure(&error),
+        }
+    }
+}
+
+impl From<ClientAuthError> for ApiError {
+    fn from(error: ClientAuthError) -> Self {
+        match error {
+            ClientAuthError::Throttled(exceeded) => Self::rate_limited(exceeded),
+            ClientAuthError::Rejected => Self::invalid_client(),
+            ClientAuthError::Infrastructure(error) => Self::infrastructure(&error),
+        }
     }
 }
 
@@ -347,14 +402,7 @@ pub async fn introspect(
     client: ClientContext,
     form: web::Form<TokenParameterForm>,
 ) -> Result<HttpResponse, OAuthError> {
-    let throttle = service.client_auth_throttle(&client.0).await.map_err(|error| OAuthError::infrastructure(&error))?;
-    if let Some(exceeded) = throttle {
-        return Err(OAuthError::rate_limited(&exceeded, "too many failed client authentications from this address"));
-    }
-    if !clients.admit(&request) {
-        service.record_client_auth_failure(&client.0).await.map_err(|error| OAuthError::infrastructure(&error))?;
-        return Err(OAuthError::invalid_client());
-    }
+    clients.authenticate(&request, &service, &client).await?;
     let token = required(form.token.as_ref(), "token")?;
     let response = match service.introspect(token).await.map_err(|error| OAuthError::infrastructure(&error))? {
         Introspection::Inactive => IntrospectionResponse::default(),

@@ -81,14 +81,7 @@ pub async fn feed(
     client: ClientContext,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let infrastructure = |error| ApiError::infrastructure(&error);
-    if let Some(exceeded) = service.client_auth_throttle(&client.0).await.map_err(infrastructure)? {
-        return Err(ApiError::rate_limited(exceeded));
-    }
-    if !clients.admit(&request) {
-        service.record_client_auth_failure(&client.0).await.map_err(infrastructure)?;
-        return Err(ApiError::invalid_client());
-    }
+    clients.authenticate(&request, &service, &client).await?;
     let since = match query.since.as_deref() {
         None => None,
         Some(cursor) => Some(
