@@ -30,7 +30,7 @@ pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
 pub use mfa::{ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, RemoveTotpError, TotpEnrolment};
-pub use oauth::{Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed};
+pub use oauth::{FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;

@@ -330,6 +330,7 @@ impl SessionRepository for PostgresSessionRepository {
     async fn revoked_since(
         &self,
         since: OffsetDateTime,
+        after: Option<SessionId>,
         limit: usize,
     ) -> Result<Vec<RevokedSession>, InfrastructureError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -337,8 +338,16 @@ impl SessionRepository for PostgresSessionRepository {
             .database
             .run(move |connection| {
                 Box::pin(async move {
-                    session_revocations::table
-                        .filter(session_revocations::revoked_at.ge(since))
+                    let mut query = session_revocations::table.into_boxed();
+                    query = match after {
+                        None => query.filter(session_revocations::revoked_at.ge(since)),
+                        Some(after) => query.filter(
+                            session_revocations::revoked_at.gt(since).or(session_revocations::revoked_at
+                                .eq(since)
+                                .and(session_revocations::session_id.gt(after.as_uuid()))),
+                        ),
+                    };
+                    query
                         .order((session_revocations::revoked_at.asc(), session_revocations::session_id.asc()))
                         .limit(limit)
                         .select((session_revocations::session_id, session_revocations::revoked_at))

@@ -288,14 +288,23 @@ impl SessionRepository for SqliteSessionRepository {
     async fn revoked_since(
         &self,
         since: OffsetDateTime,
+        after: Option<SessionId>,
         limit: usize,
     ) -> Result<Vec<RevokedSession>, InfrastructureError> {
         let since = encode_instant(since);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.database
             .read(move |connection| {
-                let rows: Vec<(String, String)> = session_revocations::table
-                    .filter(session_revocations::revoked_at.ge(&since))
+                let mut query = session_revocations::table.into_boxed();
+                query = match after {
+                    None => query.filter(session_revocations::revoked_at.ge(since)),
+                    Some(after) => query.filter(
+                        session_revocations::revoked_at.gt(since.clone()).or(session_revocations::revoked_at
+                            .eq(since)
+                            .and(session_revocations::session_id.gt(after.to_string()))),
+                    ),
+                };
+                let rows: Vec<(String, String)> = query
                     .order((session_revocations::revoked_at.asc(), session_revocations::session_id.asc()))
                     .limit(limit)
                     .select((session_revocations::session_id, session_revocations::revoked_at))

@@ -334,7 +334,7 @@ async fn feed_of(
     since: OffsetDateTime,
     ids: &[SessionId],
 ) -> Vec<(SessionId, OffsetDateTime)> {
-    let listed = sessions.revoked_since(since, 100_000).await.expect("the feed is read");
+    let listed = sessions.revoked_since(since, None, 100_000).await.expect("the feed is read");
     let instants: Vec<OffsetDateTime> = listed.iter().map(|row| row.revoked_at).collect();
     assert!(instants.is_sorted(), "oldest first");
     listed.into_iter().filter(|row| ids.contains(&row.session_id)).map(|row| (row.session_id, row.revoked_at)).collect()
@@ -380,6 +380,23 @@ pub async fn every_revocation_reaches_the_feed_even_after_the_account_is_deleted
     assert_eq!(feed[3], (kept.id, deletion));
 
     assert_eq!(feed_of(sessions, password_change, &ids).await.len(), 3, "since is inclusive");
+
+    // Paging through rows of one instant: strictly after a row, by session id, none twice.
+    let mut paged = Vec::new();
+    let mut position: Option<(OffsetDateTime, SessionId)> = None;
+    loop {
+        let (since, after) = position.map_or((password_change, None), |(at, id)| (at, Some(id)));
+        let page = sessions.revoked_since(since, after, 1).await.expect("the feed is read");
+        let Some(row) = page.first() else { break };
+        if ids.contains(&row.session_id) {
+            paged.push(row.session_id);
+        }
+        position = Some((row.revoked_at, row.session_id));
+    }
+    let mut expected_order = vec![first.id, second.id];
+    expected_order.sort_by_key(|id| id.as_uuid());
+    expected_order.push(kept.id);
+    assert_eq!(paged, expected_order);
     assert_eq!(feed_of(sessions, deletion + Duration::seconds(1), &ids).await, []);
 }
 

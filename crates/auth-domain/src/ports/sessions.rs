@@ -93,12 +93,15 @@ pub trait SessionRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, InfrastructureError>;
 
-    /// The sessions revoked at or after `since`, oldest revocation first, at most `limit`. Every
-    /// revocation is listed, by whatever path it came (logout, logout-all, password change or
-    /// reset, disabling, deletion of the account, reuse detection), for at least two days.
+    /// The sessions revoked at or after `since` (strictly after the position `(since, after)` in
+    /// the order of the listing when `after` is given), oldest revocation first, then by session
+    /// id, at most `limit`. Every revocation is listed, by whatever path it came (logout,
+    /// logout-all, password change or reset, disabling, deletion of the account, reuse detection),
+    /// for at least two days.
     async fn revoked_since(
         &self,
         since: OffsetDateTime,
+        after: Option<SessionId>,
         limit: usize,
     ) -> Result<Vec<RevokedSession>, InfrastructureError>;
 }

@@ -33,6 +33,16 @@ pub const REVOCATION_FEED_OVERLAP: time::Duration = time::Duration::seconds(30);
 /// The most revocations one read of the feed returns.
 pub const REVOCATION_FEED_PAGE: usize = 5_000;
 
+/// Where a read of the revocation feed starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedPosition {
+    /// The reader has every revocation up to this instant; the next read looks back by the
+    /// overlap from it.
+    CaughtUp(OffsetDateTime),
+    /// The reader is paging through a backlog: the next read starts strictly after this row.
+    After { revoked_at: OffsetDateTime, session_id: SessionId },
+}
+
 /// One read of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationFeed {
@@ -40,33 +50,44 @@ pub struct RevocationFeed {
     /// of them could expire.
     pub sessions: Vec<(SessionId, OffsetDateTime)>,
     /// Where the next read starts.
-    pub next_since: OffsetDateTime,
+    pub next: FeedPosition,
+    /// Whether this page was full: more revocations follow at once, and the reader is not caught
+    /// up until it has read them.
+    pub more: bool,
 }
 
 impl AuthService {
-    /// The sessions revoked since `since` (every revocation whose tokens may still be live when
-    /// `None`), for resource servers that verify tokens themselves: they refuse a listed
+    /// The sessions revoked since `position` (every revocation whose tokens may still be live
+    /// when `None`), for resource servers that verify tokens themselves: they refuse a listed
     /// session's tokens until its `exp`, and learn of a logout within one polling interval.
     ///
     /// # Errors
     /// Only infrastructure failures.
-    pub async fn revocation_feed(&self, since: Option<OffsetDateTime>) -> Result<RevocationFeed, InfrastructureError> {
+    pub async fn revocation_feed(&self, position: Option<FeedPosition>) -> Result<RevocationFeed, InfrastructureError> {
         let now = self.now();
         // A session revoked before this has no access token left alive.
         let oldest_relevant = now - (self.revocation_horizon(now) - now);
-        let from = since.map_or(oldest_relevant, |since| (since - REVOCATION_FEED_OVERLAP).max(oldest_relevant));
-        let revoked = self.ports.sessions.revoked_since(from, REVOCATION_FEED_PAGE).await?;
-        let next_since = match revoked.last() {
-            // A full page: go on from its last instant (the overlap re-reads that instant).
-            Some(last) if revoked.len() == REVOCATION_FEED_PAGE => last.revoked_at + REVOCATION_FEED_OVERLAP,
-            _ => now,
+        let (from, after) = match position {
+            None => (oldest_relevant, None),
+            Some(FeedPosition::CaughtUp(since)) => ((since - REVOCATION_FEED_OVERLAP).max(oldest_relevant), None),
+            Some(FeedPosition::After { revoked_at, .. }) if revoked_at < oldest_relevant => (oldest_relevant, None),
+            Some(FeedPosition::After { revoked_at, session_id }) => (revoked_at, Some(session_id)),
+        };
+        let revoked = self.ports.sessions.revoked_since(from, after, REVOCATION_FEED_PAGE).await?;
+        let more = revoked.len() == REVOCATION_FEED_PAGE;
+        let next = match revoked.last() {
+            // Keyset paging: rows that share one instant (a logout-all) are never read twice
+            // or skipped, however many there are.
+            Some(last) if more => FeedPosition::After { revoked_at: last.revoked_at, session_id: last.session_id },
+            _ => FeedPosition::CaughtUp(now),
         };
         Ok(RevocationFeed {
             sessions: revoked
                 .into_iter()
                 .map(|session| (session.session_id, self.revocation_horizon(session.revoked_at)))
                 .collect(),
-            next_since,
+            next,
+            more,
         })
     }
 

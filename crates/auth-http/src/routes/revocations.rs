@@ -2,7 +2,8 @@
 //! logout reaches it within seconds instead of at the token's expiry.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_domain::AuthService;
+use auth_domain::services::FeedPosition;
+use auth_domain::{AuthService, SessionId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -14,18 +15,34 @@ use super::oauth::IntrospectionClients;
 use crate::error::{ApiError, Problem};
 use crate::extractors::ClientContext;
 
-/// The cursor is an instant; this prefix marks the ones we handed out.
+/// A cursor is an instant (caught up to it), or an instant and a session id (paging: the row after
+/// it); this prefix marks the ones we handed out.
 const CURSOR_PREFIX: &str = "rev1:";
 
-fn encode_cursor(instant: OffsetDateTime) -> String {
-    let micros = instant.unix_timestamp_nanos() / 1_000;
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{micros}"))
+fn encode_cursor(position: FeedPosition) -> String {
+    let micros = |instant: OffsetDateTime| instant.unix_timestamp_nanos() / 1_000;
+    let text = match position {
+        FeedPosition::CaughtUp(instant) => format!("{CURSOR_PREFIX}{}", micros(instant)),
+        FeedPosition::After { revoked_at, session_id } => {
+            format!("{CURSOR_PREFIX}{}:{session_id}", micros(revoked_at))
+        }
+    };
+    URL_SAFE_NO_PAD.encode(text)
 }
 
-fn decode_cursor(cursor: &str) -> Option<OffsetDateTime> {
+fn decode_cursor(cursor: &str) -> Option<FeedPosition> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let micros: i128 = text.strip_prefix(CURSOR_PREFIX)?.parse().ok()?;
-    OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()
+    let position = text.strip_prefix(CURSOR_PREFIX)?;
+    let (micros, session_id) = match position.split_once(':') {
+        Some((micros, session_id)) => (micros, Some(session_id.parse::<SessionId>().ok()?)),
+        None => (position, None),
+    };
+    let micros: i128 = micros.parse().ok()?;
+    let instant = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    Some(match session_id {
+        None => FeedPosition::CaughtUp(instant),
+        Some(session_id) => FeedPosition::After { revoked_at: instant, session_id },
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -51,6 +68,9 @@ pub struct RevocationFeedResponse {
     sessions: Vec<RevokedSessionEntry>,
     /// Pass as `since` on the next poll.
     cursor: String,
+    /// The page was full: read again with `cursor` at once; the list is complete only when this
+    /// is false.
+    more: bool,
 }
 
 /// Revoked sessions (the revocation feed)
@@ -96,7 +116,8 @@ pub async fn feed(
             .into_iter()
             .map(|(session_id, exp)| RevokedSessionEntry { sid: session_id.to_string(), exp: exp.unix_timestamp() })
             .collect(),
-        cursor: encode_cursor(feed.next_since),
+        cursor: encode_cursor(feed.next),
+        more: feed.more,
     }))
 }
 
@@ -107,12 +128,22 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_to_the_microsecond() {
         let instant = OffsetDateTime::from_unix_timestamp_nanos(1_764_434_115_123_456_000).expect("in range");
-        assert_eq!(decode_cursor(&encode_cursor(instant)), Some(instant));
+        let caught_up = FeedPosition::CaughtUp(instant);
+        assert_eq!(decode_cursor(&encode_cursor(caught_up)), Some(caught_up));
+        let session_id: SessionId = "0190b5a2-7c3e-7000-8000-000000000001".parse().expect("a session id");
+        let paging = FeedPosition::After { revoked_at: instant, session_id };
+        assert_eq!(decode_cursor(&encode_cursor(paging)), Some(paging));
     }
 
     #[test]
     fn a_foreign_cursor_is_refused() {
-        for cursor in ["", "abc", &URL_SAFE_NO_PAD.encode("rev1:x"), &URL_SAFE_NO_PAD.encode("users:12")] {
+        for cursor in [
+            "",
+            "abc",
+            &URL_SAFE_NO_PAD.encode("rev1:x"),
+            &URL_SAFE_NO_PAD.encode("users:12"),
+            &URL_SAFE_NO_PAD.encode("rev1:12:not-a-session"),
+        ] {
             assert_eq!(decode_cursor(cursor), None, "{cursor}");
         }
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i128::MAX))), None);

@@ -118,12 +118,13 @@ async fn the_first_read_of_the_feed_lists_every_revocation_whose_tokens_may_live
         .sessions
         .expect_revoked_since()
         // The access TTL plus the minute of margin that revocation marks are kept for.
-        .withf(|since, _| *since == NOW - time::Duration::minutes(16))
+        .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
         .times(1)
-        .return_once(move |_, _| Ok(listed));
+        .return_once(move |_, _, _| Ok(listed));
     let service = mocks.into_service();
     let feed = service.revocation_feed(None).await.expect("read");
-    assert_eq!(feed.next_since, NOW);
+    assert_eq!(feed.next, FeedPosition::CaughtUp(NOW));
+    assert!(!feed.more);
     assert_eq!(
         feed.sessions,
         expected
@@ -140,12 +141,12 @@ async fn a_later_read_looks_back_by_the_overlap_from_its_cursor() {
     mocks
         .sessions
         .expect_revoked_since()
-        .withf(move |since, _| *since == cursor - REVOCATION_FEED_OVERLAP)
+        .withf(move |since, after, _| *since == cursor - REVOCATION_FEED_OVERLAP && after.is_none())
         .times(1)
-        .returning(|_, _| Ok(Vec::new()));
-    let feed = mocks.into_service().revocation_feed(Some(cursor)).await.expect("read");
+        .returning(|_, _, _| Ok(Vec::new()));
+    let feed = mocks.into_service().revocation_feed(Some(FeedPosition::CaughtUp(cursor))).await.expect("read");
     assert!(feed.sessions.is_empty());
-    assert_eq!(feed.next_since, NOW);
+    assert_eq!(feed.next, FeedPosition::CaughtUp(NOW));
 }
 
 #[tokio::test]
@@ -154,18 +155,42 @@ async fn an_old_cursor_does_not_reach_back_past_the_live_tokens() {
     mocks
         .sessions
         .expect_revoked_since()
-        .withf(|since, _| *since == NOW - time::Duration::minutes(16))
-        .returning(|_, _| Ok(Vec::new()));
-    mocks.into_service().revocation_feed(Some(NOW - time::Duration::days(3))).await.expect("read");
+        .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
+        .times(2)
+        .returning(|_, _, _| Ok(Vec::new()));
+    let service = mocks.into_service();
+    let old = NOW - time::Duration::days(3);
+    service.revocation_feed(Some(FeedPosition::CaughtUp(old))).await.expect("read");
+    let stale_page = FeedPosition::After { revoked_at: old, session_id: revoked(0).session_id };
+    service.revocation_feed(Some(stale_page)).await.expect("read");
 }
 
 #[tokio::test]
-async fn a_full_page_continues_from_its_last_revocation() {
+async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_last_row() {
     let mut mocks = PortMocks::new();
+    // A logout-all of many sessions: a whole page revoked at one instant.
     let page: Vec<_> = (0..REVOCATION_FEED_PAGE).map(|_| revoked(60)).collect();
-    mocks.sessions.expect_revoked_since().return_once(move |_, _| Ok(page));
-    let feed = mocks.into_service().revocation_feed(None).await.expect("read");
-    assert_eq!(feed.next_since, NOW - time::Duration::seconds(60) + REVOCATION_FEED_OVERLAP);
+    let last = *page.last().expect("a row");
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(|_, after, _| after.is_none())
+        .times(1)
+        .return_once(move |_, _, _| Ok(page));
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(move |since, after, _| *since == last.revoked_at && *after == Some(last.session_id))
+        .times(1)
+        .returning(|_, _, _| Ok(vec![revoked(60)]));
+    let service = mocks.into_service();
+    let first = service.revocation_feed(None).await.expect("read");
+    assert!(first.more);
+    assert_eq!(first.next, FeedPosition::After { revoked_at: last.revoked_at, session_id: last.session_id });
+    let second = service.revocation_feed(Some(first.next)).await.expect("read");
+    assert!(!second.more);
+    assert_eq!(second.sessions.len(), 1);
+    assert_eq!(second.next, FeedPosition::CaughtUp(NOW));
 }
 
 #[tokio::test]
