@@ -52,6 +52,9 @@ struct KeySet {
     keys: HashMap<String, Arc<VerifyingKey>>,
     /// Whether a JWKS was ever fetched: until then every token gets `KeysUnavailable`.
     loaded: bool,
+    /// When the fetch that produced this set was sent: a slower, older fetch finishing later
+    /// (a background refresh overtaken by a refetch after a rotation) must not replace it.
+    fetched_at: Option<Instant>,
 }
 
 /// The keys currently trusted and how to fetch new ones.
@@ -163,8 +166,12 @@ impl KeyCache {
             tracing::warn!(jwks.url = %self.url, "the JWKS has no key usable with the allowed algorithms");
         }
         let count = keys.len();
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(KeySet { keys, loaded: true });
+        {
+            let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if current.fetched_at.is_none_or(|installed| installed <= started) {
+                *current = Arc::new(KeySet { keys, loaded: true, fetched_at: Some(started) });
+            }
+        }
         let (min, max) = self.refresh_bounds;
         let next = http::max_age(&headers).unwrap_or(DEFAULT_MAX_AGE).clamp(min, max);
         tracing::debug!(jwks.url = %self.url, jwks.keys = count, duration_ms = started.elapsed().as_millis() as u64,

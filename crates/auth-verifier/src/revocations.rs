@@ -25,7 +25,19 @@ const MAX_FEED_BYTES: usize = 16 * 1024 * 1024;
 struct FeedPage {
     sessions: Vec<FeedEntry>,
     cursor: String,
+    /// The page was full: more follow at once.
+    #[serde(default)]
+    more: bool,
 }
+
+/// The most pages one poll follows (5,000 sessions each on authd) before it lets the next poll
+/// go on; the list is not called fresh until the last page is read.
+const MAX_PAGES_PER_POLL: usize = 200;
+/// How long polling pauses after the feed refused our credentials: a configuration error that
+/// polling faster cannot mend, and whose failures count against our address on the server.
+const PAUSE_AFTER_REFUSAL: Duration = Duration::from_secs(300);
+/// How long polling pauses after the server throttled our address.
+const PAUSE_AFTER_THROTTLE: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize)]
 struct FeedEntry {
@@ -42,6 +54,8 @@ struct RevocationState {
     fresh_as_of: Option<Instant>,
     /// Whether the last poll failed, to log a failure once rather than at every poll.
     failing: bool,
+    /// No poll before this (after a refusal or a throttle).
+    paused_until: Option<Instant>,
 }
 
 /// The revoked sessions and the feed they come from.
@@ -109,9 +123,14 @@ impl RevocationList {
         }
     }
 
-    /// Polls the feed once, from the last cursor, and records the result; a failure is logged
-    /// (once per outage) and leaves the list as it was, ageing.
+    /// Polls the feed once, from the last cursor, following its pages until it is caught up, and
+    /// records the result; a failure is logged (once per outage) and leaves the list as it was,
+    /// ageing.
     pub(crate) async fn poll(&self) {
+        let paused = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).paused_until;
+        if paused.is_some_and(|until| Instant::now() < until) {
+            return;
+        }
         match self.poll_once().await {
             Ok(()) => {}
             Err(FetchError::Status(status @ (400 | 410))) if self.take_cursor() => {
@@ -129,13 +148,33 @@ impl RevocationList {
     }
 
     async fn poll_once(&self) -> Result<(), FetchError> {
+        let sent_at = Instant::now();
+        for _ in 0..MAX_PAGES_PER_POLL {
+            if !self.read_page().await? {
+                let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Polls are sequential, but keep the newest instant should that ever change.
+                state.fresh_as_of = Some(state.fresh_as_of.map_or(sent_at, |previous| previous.max(sent_at)));
+                if state.failing {
+                    tracing::info!(revocations.url = %self.url, "the revocation feed answers again");
+                    state.failing = false;
+                }
+                return Ok(());
+            }
+        }
+        // A backlog longer than this: the next poll goes on from the cursor; meanwhile the list
+        // ages, and fails closed past the bound, rather than being called complete.
+        tracing::warn!(revocations.url = %self.url, "the revocation feed has a long backlog; still reading it");
+        Ok(())
+    }
+
+    /// Reads one page from the cursor into the list; returns whether more pages follow.
+    async fn read_page(&self) -> Result<bool, FetchError> {
         let mut url = self.url.clone();
         let cursor = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).cursor.clone();
         if let Some(cursor) = &cursor {
             url.query_pairs_mut().append_pair("since", cursor);
         }
         let auth = BasicAuth { user: self.feed.client_id(), password: self.feed.client_secret() };
-        let sent_at = Instant::now();
         let (page, _) =
             http::get_json::<FeedPage>(&self.client, url, self.request_timeout, Some(auth), MAX_FEED_BYTES).await?;
         let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -150,16 +189,10 @@ impl RevocationList {
             added += 1;
         }
         state.cursor = Some(page.cursor);
-        // Polls are sequential, but keep the newest instant should that ever change.
-        state.fresh_as_of = Some(state.fresh_as_of.map_or(sent_at, |previous| previous.max(sent_at)));
-        if state.failing {
-            tracing::info!(revocations.url = %self.url, "the revocation feed answers again");
-            state.failing = false;
-        }
         if added > 0 {
             tracing::debug!(revocations.new = added, revocations.total = state.revoked.len(), "revocations received");
         }
-        Ok(())
+        Ok(page.more)
     }
 
     fn take_cursor(&self) -> bool {
@@ -168,6 +201,16 @@ impl RevocationList {
 
     fn record_failure(&self, error: &FetchError) {
         let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match error {
+            FetchError::Status(401) => {
+                state.paused_until = Some(Instant::now() + PAUSE_AFTER_REFUSAL);
+                tracing::error!(revocations.url = %self.url, revocations.client = %self.feed.client_id(),
+                    pause_s = PAUSE_AFTER_REFUSAL.as_secs(),
+                    "the revocation feed refused our client credentials; check them (tokens are refused meanwhile)");
+            }
+            FetchError::Status(429) => state.paused_until = Some(Instant::now() + PAUSE_AFTER_THROTTLE),
+            _ => {}
+        }
         if !state.failing {
             state.failing = true;
             tracing::warn!(revocations.url = %self.url, error = %error, error.cause = ?std::error::Error::source(error),

@@ -82,10 +82,16 @@ async fn a_cursor_the_server_no_longer_knows_restarts_from_the_full_list() {
 async fn revocations_published_before_the_start_are_known_at_once() {
     let key = TestKey::generate("k1");
     let auth = FakeAuth::start(&[&key]).await;
-    let sid = Uuid::new_v4();
-    auth.revoke(sid, now() + 900);
+    // More than one page of them (the fake feed pages by two): all are read before the list is
+    // called fresh.
+    let revoked: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for sid in &revoked {
+        auth.revoke(*sid, now() + 900);
+    }
     let verifier = auth.builder_with_feed(Duration::from_secs(30)).build().await.expect("the verifier builds");
-    assert_eq!(verifier.verify(&key.sign(&claims_for(sid))).await, Err(VerifyError::Revoked));
+    for sid in revoked {
+        assert_eq!(verifier.verify(&key.sign(&claims_for(sid))).await, Err(VerifyError::Revoked));
+    }
     assert!(verifier.verify(&key.sign(&claims_for(Uuid::new_v4()))).await.is_ok());
 }
 

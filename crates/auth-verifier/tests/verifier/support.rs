@@ -221,6 +221,9 @@ async fn jwks(state: web::Data<State>) -> HttpResponse {
         .json(json!({ "keys": keys }))
 }
 
+/// The most sessions one page of the fake feed lists.
+const FEED_PAGE: usize = 2;
+
 async fn revocations(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
     state.feed_requests.fetch_add(1, Ordering::SeqCst);
     if state.feed_down.load(Ordering::SeqCst) {
@@ -242,8 +245,11 @@ async fn revocations(state: web::Data<State>, request: HttpRequest) -> HttpRespo
         Some(Some(position)) if position <= all.len() => position,
         Some(_) => return HttpResponse::BadRequest().finish(),
     };
-    let sessions: Vec<Value> = all[start..].iter().map(|(sid, exp)| json!({"sid": sid, "exp": exp})).collect();
-    HttpResponse::Ok().json(json!({ "sessions": sessions, "cursor": format!("c-{}", all.len()) }))
+    // Pages as small as this make every test that revokes more than one session page.
+    let end = (start + FEED_PAGE).min(all.len());
+    let sessions: Vec<Value> = all[start..end].iter().map(|(sid, exp)| json!({"sid": sid, "exp": exp})).collect();
+    HttpResponse::Ok()
+        .json(json!({ "sessions": sessions, "cursor": format!("c-{end}"), "more": end - start == FEED_PAGE }))
 }
 
 /// Calls `attempt` until it returns `Some`, or panics with `what` after [`DEADLINE`].
