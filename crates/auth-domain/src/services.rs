@@ -91,7 +91,8 @@ pub struct RateLimits {
     pub mail_per_email: Option<RateLimit>,
     pub refresh_per_session: Option<RateLimit>,
     /// Failed HTTP Basic authentications of resource-server clients (introspection, the
-    /// revocation feed), per client IP: a weak client secret cannot be guessed online.
+    /// revocation feed), per client IP and claimed client id: a weak client secret cannot be
+    /// guessed online, and one misconfigured client does not lock out others at its address.
     pub client_auth_failures_per_ip: Option<RateLimit>,
 }
 
@@ -393,8 +394,8 @@ mod limit_keys {
         format!("mail:email:{email}")
     }
 
-    pub fn client_auth_failures(ip: &str) -> String {
-        format!("client-auth-fail:ip:{ip}")
+    pub fn client_auth_failures(ip: &str, client_id: &str) -> String {
+        format!("client-auth-fail:ip:{ip}:client:{client_id}")
     }
 
     pub fn refresh_session(session_id: SessionId) -> String {

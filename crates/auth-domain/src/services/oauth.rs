@@ -91,32 +91,38 @@ impl AuthService {
         })
     }
 
-    /// Whether a resource-server client calling from this address must wait before its credentials
-    /// are even checked: too many failed authentications from it recently. Successful calls (a
-    /// verifier polls the revocation feed every few seconds) never count.
+    /// Whether a resource-server client claiming `client_id` from this address must wait before
+    /// its credentials are even checked: too many failed authentications of that id from there
+    /// recently. Successful calls (a verifier polls the revocation feed every few seconds) never
+    /// count.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn client_auth_throttle(
         &self,
+        client_id: &str,
         context: &RequestContext,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
         let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
         else {
             return Ok(None);
         };
-        Ok(self.ports.rate_limiter.peek(&limit_keys::client_auth_failures(ip), limit).await?.exceeded())
+        Ok(self.ports.rate_limiter.peek(&limit_keys::client_auth_failures(ip, client_id), limit).await?.exceeded())
     }
 
-    /// Counts a failed client authentication from this address (see
+    /// Counts a failed authentication of `client_id` from this address (see
     /// [`AuthService::client_auth_throttle`]).
     ///
     /// # Errors
     /// Only infrastructure failures.
-    pub async fn record_client_auth_failure(&self, context: &RequestContext) -> Result<(), InfrastructureError> {
+    pub async fn record_client_auth_failure(
+        &self,
+        client_id: &str,
+        context: &RequestContext,
+    ) -> Result<(), InfrastructureError> {
         if let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref()) {
-            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip), limit).await?;
-            tracing::warn!(client.ip = %ip, "a resource-server client failed to authenticate");
+            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client_id), limit).await?;
+            tracing::warn!(client.ip = %ip, client.id = %client_id, "a resource-server client failed to authenticate");
         }
         Ok(())
     }

@@ -24,20 +24,22 @@ use crate::extractors::ClientContext;
 pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
 
 impl IntrospectionClients {
-    /// Whether the request's HTTP Basic credentials are those of a configured client. Every
-    /// secret is compared in constant time, whichever id matched.
-    fn admit(&self, request: &HttpRequest) -> bool {
-        let Some(credentials) = request
+    /// The HTTP Basic credentials of the request, as claimed: `(client id, secret)`.
+    fn credentials(request: &HttpRequest) -> Option<(String, String)> {
+        let decoded = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")))
             .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
-            .and_then(|decoded| String::from_utf8(decoded).ok())
-        else {
-            return false;
-        };
-        let Some((id, secret)) = credentials.split_once(':') else { return false };
+            .and_then(|decoded| String::from_utf8(decoded).ok())?;
+        let (id, secret) = decoded.split_once(':')?;
+        Some((id.to_owned(), secret.to_owned()))
+    }
+
+    /// Whether `id` and `secret` are those of a configured client. Every secret is compared in
+    /// constant time, whichever id matched.
+    fn admit(&self, id: &str, secret: &str) -> bool {
         let mut admitted = false;
         for (known_id, known_secret) in &self.0 {
             let secret_matches: bool = known_secret.expose_secret().as_bytes().ct_eq(secret.as_bytes()).into();
@@ -46,19 +48,24 @@ impl IntrospectionClients {
         admitted
     }
 
-    /// Authenticates the calling client: refused at once while its address is throttled for
-    /// failed attempts, and a failure counted against that address.
+    /// Authenticates the calling client: refused at once while its id is throttled at its
+    /// address for failed attempts, and a failure counted against that id and address.
     pub(crate) async fn authenticate(
         &self,
         request: &HttpRequest,
         service: &AuthService,
         client: &ClientContext,
     ) -> Result<(), ClientAuthError> {
-        if let Some(exceeded) = service.client_auth_throttle(&client.0).await? {
+        let Some((id, secret)) = Self::credentials(request) else {
+            // Nothing to guess with: no count, so that a client without credentials does not
+            // lock out the well-configured ones at its address.
+            return Err(ClientAuthError::Rejected);
+        };
+        if let Some(exceeded) = service.client_auth_throttle(&id, &client.0).await? {
             return Err(ClientAuthError::Throttled(exceeded));
         }
-        if !self.admit(request) {
-            service.record_client_auth_failure(&client.0).await?;
+        if !self.admit(&id, &secret) {
+            service.record_client_auth_failure(&id, &client.0).await?;
             return Err(ClientAuthError::Rejected);
         }
         Ok(())
@@ -391,7 +398,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is.", body = IntrospectionResponse),
         (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = OAuthErrorBody),
-        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address (10 per 15 minutes); retry after `Retry-After`.", body = OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed authentications of this client id from this address (10 per 15 minutes); retry after `Retry-After`.", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: revocation cannot be checked now; retry after `Retry-After`.", body = OAuthErrorBody),
     ),
 )]

@@ -134,7 +134,7 @@ async fn logout_logout_all_password_change_deletion_and_disabling_each_list_what
 }
 
 #[tokio::test]
-async fn guessing_a_client_secret_is_throttled_on_the_feed_and_introspection_alike() {
+async fn guessing_a_client_secret_is_throttled_on_the_feed_and_introspection_alike_for_that_client_id() {
     let app = spawn_app_with(&[CLIENTS]).await;
     let guess =
         |secret: &'static str| app.client.get(app.url("/v1/revocations")).basic_auth("gateway", Some(secret)).send();
@@ -168,6 +168,9 @@ async fn guessing_a_client_secret_is_throttled_on_the_feed_and_introspection_ali
     assert_eq!(introspection.status(), StatusCode::TOO_MANY_REQUESTS);
     let body: Value = introspection.json().await.expect("an OAuth error");
     assert_eq!(body["error"], "temporarily_unavailable");
+    // Another client id at the same address is not locked out by this one's failures.
+    let other = app.client.get(app.url("/v1/revocations")).basic_auth("billing", Some("wrong")).send().await;
+    assert_eq!(other.expect("sent").status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -194,31 +194,37 @@ async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_l
 }
 
 #[tokio::test]
-async fn client_authentication_failures_are_counted_per_address_and_throttle_it() {
+async fn client_authentication_failures_are_counted_and_looked_up_under_the_address_and_client_id() {
     let mut mocks = PortMocks::new();
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == "client-auth-fail:ip:203.0.113.7").times(1).returning(
-        |_, limit| {
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:client:gateway")
+        .times(1)
+        .returning(|_, limit| {
             Ok(crate::rate_limit::RateDecision {
                 allowed: true,
                 limit: limit.max,
                 remaining: limit.max - 1,
                 reset_after: std::time::Duration::from_secs(900),
             })
-        },
-    );
-    mocks.rate_limiter.expect_peek().withf(|key, _| key == "client-auth-fail:ip:203.0.113.7").times(1).returning(
-        |_, limit| {
+        });
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:client:gateway")
+        .times(1)
+        .returning(|_, limit| {
             Ok(crate::rate_limit::RateDecision {
                 allowed: false,
                 limit: limit.max,
                 remaining: 0,
                 reset_after: std::time::Duration::from_secs(60),
             })
-        },
-    );
+        });
     let service = mocks.into_service();
-    service.record_client_auth_failure(&request_context()).await.expect("counted");
-    let throttled = service.client_auth_throttle(&request_context()).await.expect("checked");
+    service.record_client_auth_failure("gateway", &request_context()).await.expect("counted");
+    let throttled = service.client_auth_throttle("gateway", &request_context()).await.expect("checked");
     assert_eq!(throttled.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
 }
 
@@ -229,6 +235,6 @@ async fn without_a_client_address_nothing_is_counted() {
     mocks.rate_limiter.expect_peek().never();
     let service = mocks.into_service();
     let anonymous = RequestContext { ip: None, ..request_context() };
-    service.record_client_auth_failure(&anonymous).await.expect("nothing to count");
-    assert!(service.client_auth_throttle(&anonymous).await.expect("checked").is_none());
+    service.record_client_auth_failure("gateway", &anonymous).await.expect("nothing to count");
+    assert!(service.client_auth_throttle("gateway", &anonymous).await.expect("checked").is_none());
 }
