@@ -84,6 +84,10 @@ impl std::fmt::Debug for AuthPorts {
 pub struct RateLimits {
     /// Failed logins per normalised email, known or not; a success resets it.
     pub login_failures_per_email: Option<RateLimit>,
+    /// Wrong second-factor codes per account (at login, enrolment and removal), with the same
+    /// back-off as failed passwords; kept apart, so that AUTH_RATE_LOGIN_EMAIL=off does not
+    /// leave six-digit codes open to guessing.
+    pub mfa_failures_per_user: Option<RateLimit>,
     pub login_per_ip: Option<RateLimit>,
     /// Register, resend and forgot-password together, per client IP.
     pub registration_per_ip: Option<RateLimit>,
@@ -100,6 +104,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             login_failures_per_email: Some(RateLimit::new(10, Duration::from_secs(15 * 60))),
+            mfa_failures_per_user: Some(RateLimit::new(10, Duration::from_secs(15 * 60))),
             login_per_ip: Some(RateLimit::new(60, Duration::from_secs(60))),
             registration_per_ip: Some(RateLimit::new(10, Duration::from_secs(3600))),
             mail_per_email: Some(RateLimit::new(3, Duration::from_secs(3600))),

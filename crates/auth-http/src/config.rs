@@ -144,6 +144,10 @@ pub struct Settings {
     pub rate_register_ip: Option<RateLimit>,
     pub rate_email_send: Option<RateLimit>,
     pub rate_refresh_session: Option<RateLimit>,
+    /// Wrong second-factor codes per account.
+    pub rate_mfa_user: Option<RateLimit>,
+    /// Failed resource-server client authentications per client id and IP.
+    pub rate_client_auth: Option<RateLimit>,
     pub trusted_proxies: Vec<IpNetwork>,
     /// Browser origins allowed to call the API (CORS); empty: none.
     pub cors_origins: Vec<String>,
@@ -588,6 +592,8 @@ impl Settings {
             rate_register_ip: rate("AUTH_RATE_REGISTER_IP", "10/1h")?,
             rate_email_send: rate("AUTH_RATE_EMAIL_SEND", "3/1h")?,
             rate_refresh_session: rate("AUTH_RATE_REFRESH_SESSION", "60/1m")?,
+            rate_mfa_user: rate("AUTH_RATE_MFA_USER", "10/15m")?,
+            rate_client_auth: rate("AUTH_RATE_CLIENT_AUTH", "10/15m")?,
             trusted_proxies,
             cors_origins,
             breached_passwords,

@@ -625,7 +625,8 @@ impl Components {
                 registration_per_ip: settings.rate_register_ip,
                 mail_per_email: settings.rate_email_send,
                 refresh_per_session: settings.rate_refresh_session,
-                ..RateLimits::default()
+                mfa_failures_per_user: settings.rate_mfa_user,
+                client_auth_failures_per_ip: settings.rate_client_auth,
             },
             ..AuthPolicy::with_defaults(settings.issuer.clone(), refresh_secret)
         };

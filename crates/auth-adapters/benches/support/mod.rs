@@ -171,6 +171,7 @@ pub fn service(
         notify_new_sign_in: false,
         rate_limits: RateLimits {
             login_failures_per_email: None,
+            mfa_failures_per_user: None,
             login_per_ip: None,
             registration_per_ip: None,
             mail_per_email: None,

@@ -12,7 +12,7 @@ use crate::ids::SessionId;
 use crate::mail::{Mail, QueuedMail};
 use crate::password::Password;
 use crate::ports::{HashError, PasswordCheck, UserRepositoryError};
-use crate::rate_limit::RateLimitExceeded;
+use crate::rate_limit::{RateLimit, RateLimitExceeded};
 use crate::session::{RefreshTokenRecord, Session};
 use crate::tokens::TokenPair;
 use crate::user::User;
@@ -100,7 +100,9 @@ impl AuthService {
         let failure_key = limit_keys::login_failures(&attempted);
         let backoff_key = limit_keys::login_backoff(&attempted);
 
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+        if let Some(exceeded) =
+            self.failure_throttle(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?
+        {
             self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
             return Err(LoginError::RateLimited(exceeded));
         }
@@ -121,7 +123,7 @@ impl AuthService {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        self.clear_login_failures(&failure_key, &backoff_key).await?;
+        self.clear_failures(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?;
         if user.disabled {
             return Err(LoginError::AccountDisabled);
         }
@@ -221,12 +223,15 @@ impl AuthService {
     ) -> Result<PasswordConfirmation, HashError> {
         let failure_key = limit_keys::login_failures(user.email.as_str());
         let backoff_key = limit_keys::login_backoff(user.email.as_str());
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+        if let Some(exceeded) =
+            self.failure_throttle(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?
+        {
             return Ok(PasswordConfirmation::Throttled(exceeded));
         }
         match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await? {
             PasswordCheck::Match { .. } => {
-                self.clear_login_failures(&failure_key, &backoff_key).await?;
+                self.clear_failures(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key)
+                    .await?;
                 Ok(PasswordConfirmation::Confirmed)
             }
             PasswordCheck::Mismatch => {
@@ -236,14 +241,16 @@ impl AuthService {
         }
     }
 
-    /// Whether password attempts for this address must wait: too many recent failures, or a
-    /// back-off still running.
-    pub(super) async fn login_throttle(
+    /// Whether attempts counted under `failure_key` (a password for an address, a second-factor
+    /// code for an account) must wait: more recent failures than `limit`, or a back-off still
+    /// running.
+    pub(super) async fn failure_throttle(
         &self,
+        limit: Option<RateLimit>,
         failure_key: &str,
         backoff_key: &str,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
-        let Some(limit) = self.policy.rate_limits.login_failures_per_email else { return Ok(None) };
+        let Some(limit) = limit else { return Ok(None) };
         let decision = self.ports.rate_limiter.peek(failure_key, limit).await?;
         if let Some(exceeded) = decision.exceeded() {
             return Ok(Some(exceeded));
@@ -252,22 +259,28 @@ impl AuthService {
         Ok(waiting.map(|wait| RateLimitExceeded { limit: limit.max, retry_after: wait }))
     }
 
-    /// Forgets the failures and the back-off of an address, after a proven password.
-    pub(super) async fn clear_login_failures(
+    /// Forgets the failures and the back-off counted under these keys, after a proven secret.
+    pub(super) async fn clear_failures(
         &self,
+        limit: Option<RateLimit>,
         failure_key: &str,
         backoff_key: &str,
     ) -> Result<(), InfrastructureError> {
-        if self.policy.rate_limits.login_failures_per_email.is_some() {
+        if limit.is_some() {
             self.ports.rate_limiter.reset(failure_key).await?;
             self.ports.rate_limiter.reset(backoff_key).await?;
         }
         Ok(())
     }
 
-    /// Counts one failure under the failed-login limit, and starts the back-off it earns.
-    pub(super) async fn count_failure(&self, failure_key: &str, backoff_key: &str) -> Result<(), InfrastructureError> {
-        if let Some(limit) = self.policy.rate_limits.login_failures_per_email {
+    /// Counts one failure under `limit`, and starts the back-off it earns.
+    pub(super) async fn count_failure(
+        &self,
+        limit: Option<RateLimit>,
+        failure_key: &str,
+        backoff_key: &str,
+    ) -> Result<(), InfrastructureError> {
+        if let Some(limit) = limit {
             let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
             let failures = limit.max.saturating_sub(decision.remaining);
             if let Some(wait) = backoff_after(failures) {
@@ -284,7 +297,7 @@ impl AuthService {
         user: Option<&crate::user::User>,
         context: &RequestContext,
     ) -> Result<(), InfrastructureError> {
-        self.count_failure(failure_key, backoff_key).await?;
+        self.count_failure(self.policy.rate_limits.login_failures_per_email, failure_key, backoff_key).await?;
         let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
         self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
             .await

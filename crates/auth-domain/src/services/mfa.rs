@@ -175,7 +175,9 @@ impl AuthService {
             .filter(|credential| !credential.confirmed)
             .ok_or(ConfirmTotpError::NotPending)?;
         let (failure_key, backoff_key) = mfa_keys(&user);
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+        if let Some(exceeded) =
+            self.failure_throttle(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
+        {
             return Err(ConfirmTotpError::RateLimited(exceeded));
         }
         let now = self.now();
@@ -183,7 +185,7 @@ impl AuthService {
             self.record_mfa_failure(&user, context).await?;
             return Err(ConfirmTotpError::InvalidCode);
         };
-        self.clear_login_failures(&failure_key, &backoff_key).await?;
+        self.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
         let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT)
             .map(|_| RecoveryCode::from_random_bytes(&self.ports.random.token_bytes()))
             .collect();
@@ -310,13 +312,15 @@ impl AuthService {
         now: OffsetDateTime,
     ) -> Result<SecondFactorCheck, InfrastructureError> {
         let (failure_key, backoff_key) = mfa_keys(user);
-        if let Some(exceeded) = self.login_throttle(&failure_key, &backoff_key).await? {
+        if let Some(exceeded) =
+            self.failure_throttle(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
+        {
             return Ok(SecondFactorCheck::Throttled(exceeded));
         }
         let passed = self.spend_second_factor(user, code, now).await?;
         match passed {
             Some(factor) => {
-                self.clear_login_failures(&failure_key, &backoff_key).await?;
+                self.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
                 Ok(SecondFactorCheck::Passed(factor))
             }
             None => {
@@ -354,7 +358,7 @@ impl AuthService {
 
     async fn record_mfa_failure(&self, user: &User, context: &RequestContext) -> Result<(), InfrastructureError> {
         let (failure_key, backoff_key) = mfa_keys(user);
-        self.count_failure(&failure_key, &backoff_key).await?;
+        self.count_failure(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
         self.audit(AuditEventKind::LoginFailed, Some(user.id), None, context, json!({ "reason": "wrong_mfa_code" }))
             .await
     }

@@ -398,7 +398,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is.", body = IntrospectionResponse),
         (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = OAuthErrorBody),
-        (status = 429, description = "`temporarily_unavailable`: too many failed authentications of this client id from this address (10 per 15 minutes); retry after `Retry-After`.", body = OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed authentications of this client id from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: revocation cannot be checked now; retry after `Retry-After`.", body = OAuthErrorBody),
     ),
 )]

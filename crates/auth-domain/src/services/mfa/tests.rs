@@ -327,7 +327,7 @@ async fn a_password_changed_since_the_challenge_voids_it() {
 }
 
 #[tokio::test]
-async fn wrong_codes_are_throttled_like_passwords() {
+async fn wrong_codes_are_throttled_like_passwords_under_a_limit_of_their_own() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().returning(|_, limit| Ok(allowed(limit)));
     mocks.rate_limiter.expect_peek().withf(|key, _| key.starts_with("mfa-fail:user:")).returning(|_, _| Ok(refused()));
@@ -338,7 +338,10 @@ async fn wrong_codes_are_throttled_like_passwords() {
     mocks.second_factors.expect_find_totp().never();
     mocks.second_factors.expect_use_totp_step().never();
 
-    let error = mocks.into_service().complete_mfa_login(token.expose(), &current_code(), &request_context()).await;
+    // Even with failed-password limits switched off (AUTH_RATE_LOGIN_EMAIL=off): codes have
+    // a limit of their own.
+    let service = mocks.into_service_with_policy(|policy| policy.rate_limits.login_failures_per_email = None);
+    let error = service.complete_mfa_login(token.expose(), &current_code(), &request_context()).await;
 
     assert!(matches!(error, Err(MfaLoginError::RateLimited(_))), "{error:?}");
 }
@@ -362,12 +365,15 @@ async fn removal_with_a_wrong_code_removes_nothing() {
     let mut mocks = PortMocks::new();
     mocks.allow_every_rate_limit();
     expect_user(&mut mocks, user_with_mfa());
-    mocks.second_factors.expect_find_totp().returning(|_| Ok(Some(confirmed(None))));
+    mocks.second_factors.expect_find_totp().times(1).returning(|_| Ok(Some(confirmed(None))));
+    mocks.second_factors.expect_use_totp_step().never();
     mocks.second_factors.expect_remove_totp().never();
     mocks.expect_audit(AuditEventKind::LoginFailed, 1);
     let principal = principal_in(&session_of(&verified_user()));
+    // A well-formed code, half a million away from the right one.
+    let wrong = format!("{:06}", (current_code().parse::<u32>().expect("digits") + 500_000) % 1_000_000);
 
-    let error = mocks.into_service().remove_totp(&principal, "000000x", &request_context()).await;
+    let error = mocks.into_service().remove_totp(&principal, &wrong, &request_context()).await;
 
     assert!(matches!(error, Err(RemoveTotpError::InvalidCode)), "{error:?}");
 }
