@@ -438,6 +438,13 @@ mod tests {
         assert_eq!(codec.current_ring().verified.len(), 1);
         assert_eq!(codec.verify(&token).unwrap(), claims);
         assert_eq!(codec.verify_uncached(&token).unwrap(), claims);
+        // The second answer came from memory: a text planted there is answered without any check
+        // (which only a token that verified can be, in real use).
+        let planted = "not.a.token";
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        codec.current_ring().verified.insert(planted, claims.clone(), now + 60, now);
+        assert_eq!(codec.verify(planted).unwrap(), claims);
+        assert!(codec.verify_uncached(planted).is_err());
     }
 
     #[test]

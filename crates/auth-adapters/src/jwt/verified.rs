@@ -1,6 +1,6 @@
-//! A bounded cache of access tokens whose signature and claims were verified, keyed by the exact
-//! token text and kept no longer than the token's expiry (plus the allowed skew), as Envoy's JWT
-//! filter does.
+//! A bounded cache of access tokens whose signature and claims were verified, keyed by the SHA-256
+//! of the exact token text (bearer tokens themselves are not kept in memory) and kept no longer
+//! than the token's expiry (plus the allowed skew), as Envoy's JWT filter does.
 //!
 //! Why it is safe: a token is a fixed string. Once its signature verified under a key, verifying
 //! the same string under the same key can only succeed again, and its `nbf` and `iat` only become
@@ -15,8 +15,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use auth_domain::AccessClaims;
+use sha2::{Digest, Sha256};
 
-/// Tokens kept at most, in all: about a kilobyte each (the token and its claims).
+/// The SHA-256 of a token's text.
+type TokenDigest = [u8; 32];
+
+/// Tokens kept at most, in all: a few hundred bytes each (the digest and the claims).
 pub const CAPACITY: usize = 16 * 1024;
 const SHARDS: usize = 16;
 
@@ -28,10 +32,15 @@ struct Entry {
 }
 
 /// Verified tokens, in shards so that concurrent requests seldom wait for one another.
-#[derive(Debug)]
 pub struct VerifiedTokens {
-    shards: Vec<RwLock<HashMap<Box<str>, Entry>>>,
+    shards: Vec<RwLock<HashMap<TokenDigest, Entry>>>,
     per_shard: usize,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedTokens").field("len", &self.len()).finish_non_exhaustive()
+    }
 }
 
 impl Default for VerifiedTokens {
@@ -48,32 +57,32 @@ impl VerifiedTokens {
         }
     }
 
-    /// The shard of a token: from its last bytes, which are signature bytes for any token that
-    /// can be in the cache, and so spread evenly. A forged token only ever misses.
-    fn shard(&self, token: &str) -> &RwLock<HashMap<Box<str>, Entry>> {
-        let tail = token.as_bytes().iter().rev().take(4).fold(0usize, |sum, byte| sum * 31 + usize::from(*byte));
-        &self.shards[tail % SHARDS]
+    /// The shard of a digest: its first byte, uniformly spread.
+    fn shard(&self, digest: &TokenDigest) -> &RwLock<HashMap<TokenDigest, Entry>> {
+        &self.shards[usize::from(digest[0]) % SHARDS]
     }
 
     /// The claims of `token` if it was verified and is still usable at `now` (Unix seconds).
     pub fn get(&self, token: &str, now: i64) -> Option<AccessClaims> {
-        let shard = self.shard(token).read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        shard.get(token).filter(|entry| now <= entry.usable_until).map(|entry| entry.claims.clone())
+        let digest: TokenDigest = Sha256::digest(token.as_bytes()).into();
+        let shard = self.shard(&digest).read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        shard.get(&digest).filter(|entry| now <= entry.usable_until).map(|entry| entry.claims.clone())
     }
 
     /// Remembers that `token` verified with these claims, until `usable_until` (Unix seconds).
     /// A full shard first forgets its expired tokens, then, if still full, an arbitrary one.
     pub fn insert(&self, token: &str, claims: AccessClaims, usable_until: i64, now: i64) {
-        let mut shard = self.shard(token).write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if shard.len() >= self.per_shard && !shard.contains_key(token) {
+        let digest: TokenDigest = Sha256::digest(token.as_bytes()).into();
+        let mut shard = self.shard(&digest).write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
             shard.retain(|_, entry| entry.usable_until >= now);
             if shard.len() >= self.per_shard
-                && let Some(victim) = shard.keys().next().cloned()
+                && let Some(victim) = shard.keys().next().copied()
             {
                 shard.remove(&victim);
             }
         }
-        shard.insert(token.into(), Entry { claims, usable_until });
+        shard.insert(digest, Entry { claims, usable_until });
     }
 
     /// How many tokens are kept, expired ones included until they are swept.
@@ -136,19 +145,35 @@ mod tests {
         assert!(cache.get("token-999", 0).is_some());
     }
 
+    /// `count` distinct tokens that all fall in one shard.
+    fn tokens_of_one_shard(count: usize) -> Vec<String> {
+        let shard_of = |token: &str| usize::from(Sha256::digest(token.as_bytes())[0]) % SHARDS;
+        let target = shard_of("token-0");
+        (0..).map(|index| format!("token-{index}")).filter(|token| shard_of(token) == target).take(count).collect()
+    }
+
     #[test]
     fn a_full_shard_forgets_expired_tokens_before_live_ones() {
-        // Four per shard; every token below ends alike, so all land in one shard.
         let cache = VerifiedTokens::with_capacity(4 * SHARDS);
-        for index in 0..3 {
-            cache.insert(&format!("live-{index}.same"), claims("live"), 1_030, 0);
+        let tokens = tokens_of_one_shard(5);
+        for token in &tokens[..3] {
+            cache.insert(token, claims("live"), 1_030, 0);
         }
-        cache.insert("expired.same", claims("expired"), 10, 0);
-        cache.insert("newest.same", claims("newest"), 1_030, 100);
-        for index in 0..3 {
-            assert!(cache.get(&format!("live-{index}.same"), 100).is_some(), "live-{index} was evicted");
+        cache.insert(&tokens[3], claims("expired"), 10, 0);
+        cache.insert(&tokens[4], claims("newest"), 1_030, 100);
+        for token in &tokens[..3] {
+            assert!(cache.get(token, 100).is_some(), "{token} was evicted");
         }
-        assert!(cache.get("newest.same", 100).is_some());
+        assert!(cache.get(&tokens[4], 100).is_some());
         assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn no_token_text_is_kept_or_printed() {
+        let cache = VerifiedTokens::default();
+        cache.insert("eyJhbGciOiJFZERTQSJ9.secret-payload.sig", claims("j"), 1_030, 0);
+        let printed = format!("{cache:?}");
+        assert!(!printed.contains("secret-payload"), "{printed}");
+        assert!(printed.contains("len: 1"), "{printed}");
     }
 }
