@@ -84,7 +84,13 @@ fn hashing_thread(jobs: &Mutex<Receiver<Job>>, parameters: Argon2Parameters, pep
             Err(_) => return,
         };
         match job {
-            Ok(job) => job(&argon2, &mut blocks),
+            // A panicking job must not take its thread with it: capacity would shrink unseen. Its
+            // caller sees its reply channel close, and answers an error.
+            Ok(job) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&argon2, &mut blocks))).is_err() {
+                    tracing::error!("a password hashing job panicked; the thread goes on");
+                }
+            }
             Err(_) => return,
         }
     }

@@ -27,10 +27,16 @@ pub(super) enum PasswordConfirmation {
     Throttled(RateLimitExceeded),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("email", &self.email).field("password", &"[redacted]").finish()
+    }
 }
 
 /// What a right password leads to.

@@ -15,11 +15,21 @@ use crate::tokens::OneTimeToken;
 use crate::user::{DisplayName, User};
 use crate::validation::FieldError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegisterRequest {
     pub email: String,
     pub password: String,
     pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .field("display_name", &self.display_name)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
