@@ -1,5 +1,5 @@
 //! Argon2id hashing and verifying at the service's default parameters (m = 19 MiB, t = 2, p = 1),
-//! through the `PasswordHasher` port (the blocking pool and its semaphores included) and with the
+//! through the `PasswordHasher` port (its hashing threads and admission bound included) and with the
 //! `argon2` crate alone, to show what the port adds.
 //!
 //! `cargo bench -p auth-adapters --bench passwords`
