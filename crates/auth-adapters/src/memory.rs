@@ -1,35 +1,37 @@
-//! The in-process revocation store and rate limiter of the embedded mode: one node only.
+//! The in-process revocation cache and rate limiter of the embedded mode: one node only.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use auth_domain::ports::{RateLimiter, RevocationStore};
-use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId, UserId};
+use auth_domain::ports::{RateLimiter, RevocationCheck, RevocationStore};
+use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId};
 use time::OffsetDateTime;
 
 /// Past this many entries, a write first sweeps out the expired ones, so memory stays bounded by
 /// what is live.
 const SWEEP_THRESHOLD: usize = 10_000;
 
-/// Revoked sessions and users, kept in memory until their last access token has expired.
+/// Revoked sessions, kept in memory until their last access token has expired.
+///
+/// A process starts with an empty store, which says so ([`RevocationCheck::Incomplete`]) until
+/// it is restored from the database: a restart never forgets a revocation.
 #[derive(Debug, Default)]
 pub struct InMemoryRevocationStore {
     revoked_until: RwLock<HashMap<SessionId, OffsetDateTime>>,
-    /// Per user: tokens issued at or before this second are revoked, until the instant.
-    users_revoked: RwLock<HashMap<UserId, UserMark>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct UserMark {
-    issued_before: i64,
-    until: OffsetDateTime,
+    complete: AtomicBool,
 }
 
 impl InMemoryRevocationStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn mark(revoked: &mut HashMap<SessionId, OffsetDateTime>, session_id: SessionId, until: OffsetDateTime) {
+        let entry = revoked.entry(session_id).or_insert(until);
+        *entry = (*entry).max(until);
     }
 }
 
@@ -45,53 +47,40 @@ impl RevocationStore for InMemoryRevocationStore {
             let now = OffsetDateTime::now_utc();
             revoked.retain(|_, until| *until > now);
         }
-        let entry = revoked.entry(session_id).or_insert(until);
-        *entry = (*entry).max(until);
+        Self::mark(&mut revoked, session_id, until);
         Ok(())
     }
 
-    async fn is_session_revoked(&self, session_id: SessionId) -> Result<bool, InfrastructureError> {
-        let revoked = self.revoked_until.read().map_err(poisoned)?;
-        Ok(revoked.get(&session_id).is_some_and(|until| *until > OffsetDateTime::now_utc()))
-    }
-
-    async fn revoke_user_tokens(
-        &self,
-        user_id: UserId,
-        issued_before: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<(), InfrastructureError> {
-        let now = OffsetDateTime::now_utc();
-        if until <= now {
-            return Ok(());
-        }
-        let mut marks = self.users_revoked.write().map_err(poisoned)?;
-        if marks.len() >= SWEEP_THRESHOLD {
-            marks.retain(|_, mark| mark.until > now);
-        }
-        let mark = UserMark { issued_before: issued_before.unix_timestamp(), until };
-        let entry = marks.entry(user_id).or_insert(mark);
-        if entry.until <= now {
-            *entry = mark;
-        }
-        entry.issued_before = entry.issued_before.max(mark.issued_before);
-        entry.until = entry.until.max(mark.until);
-        Ok(())
-    }
-
-    async fn is_token_revoked(
+    async fn check_session(
         &self,
         session_id: SessionId,
-        user_id: UserId,
-        issued_at: OffsetDateTime,
-    ) -> Result<bool, InfrastructureError> {
-        if self.is_session_revoked(session_id).await? {
-            return Ok(true);
+        now: OffsetDateTime,
+    ) -> Result<RevocationCheck, InfrastructureError> {
+        let revoked = self.revoked_until.read().map_err(poisoned)?;
+        if revoked.get(&session_id).is_some_and(|until| *until > now) {
+            return Ok(RevocationCheck::Revoked);
         }
-        let marks = self.users_revoked.read().map_err(poisoned)?;
-        Ok(marks.get(&user_id).is_some_and(|mark| {
-            mark.until > OffsetDateTime::now_utc() && issued_at.unix_timestamp() < mark.issued_before
-        }))
+        // Read under the lock that `restore` holds while it sets the flag: never complete
+        // before the restored marks are in.
+        if self.complete.load(Ordering::Acquire) {
+            Ok(RevocationCheck::Live)
+        } else {
+            Ok(RevocationCheck::Incomplete)
+        }
+    }
+
+    async fn restore(&self, revoked: &[(SessionId, OffsetDateTime)]) -> Result<(), InfrastructureError> {
+        let mut marks = self.revoked_until.write().map_err(poisoned)?;
+        for (session_id, until) in revoked {
+            Self::mark(&mut marks, *session_id, *until);
+        }
+        self.complete.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn forget_expired(&self, now: OffsetDateTime) -> Result<(), InfrastructureError> {
+        self.revoked_until.write().map_err(poisoned)?.retain(|_, until| *until > now);
+        Ok(())
     }
 }
 

@@ -15,12 +15,14 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use auth_domain::ports::{RateLimiter, RevocationStore};
-use auth_domain::{InfrastructureError, RateDecision, RateLimit, SessionId, UserId};
+use auth_domain::ports::RateLimiter;
+use auth_domain::{InfrastructureError, RateDecision, RateLimit};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
-use time::OffsetDateTime;
 use tracing::Instrument;
+
+mod revocations;
+pub use revocations::RedisRevocationStore;
 
 /// A configuration that cannot work, found before any connection is attempted.
 #[derive(Debug, thiserror::Error)]
@@ -251,144 +253,6 @@ fn is_unavailable(error: &RedisError) -> bool {
     }
 }
 
-/// Revoked sessions on Redis: one key per session, expiring with the session's last access token.
-#[derive(Debug, Clone)]
-pub struct RedisRevocationStore {
-    store: RedisStore,
-}
-
-impl RedisRevocationStore {
-    pub fn new(store: RedisStore) -> Self {
-        Self { store }
-    }
-
-    fn key(&self, session_id: SessionId) -> String {
-        format!("{}revoked:session:{session_id}", self.store.prefix())
-    }
-
-    fn user_key(&self, user_id: UserId) -> String {
-        format!("{}revoked:user:{user_id}", self.store.prefix())
-    }
-}
-
-/// The milliseconds from now until `until`, rounded up; `None` when `until` has passed.
-fn time_to_live_ms(until: OffsetDateTime) -> Option<i64> {
-    // `until` is on this process's clock (it is an access token's expiry), so the time to live is
-    // too. Rounded up, so that a mark never lapses before `until`.
-    let time_to_live_us = (until - OffsetDateTime::now_utc()).whole_microseconds();
-    (time_to_live_us > 0).then(|| i64::try_from((time_to_live_us + 999) / 1_000).unwrap_or(i64::MAX))
-}
-
-/// Marks a user's tokens issued up to `ARGV[1]` (seconds) revoked for `ARGV[2]` milliseconds. A
-/// mark only ever moves forward: a lower one arriving late neither lowers nor shortens it.
-static REVOKE_USER_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local current = redis.call('GET', KEYS[1])
-if (not current) or tonumber(current) < tonumber(ARGV[1]) then
-  local ttl = redis.call('PTTL', KEYS[1])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if ttl > tonumber(ARGV[2]) then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-  end
-  return 1
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2], 'GT')
-return 0
-",
-    )
-});
-
-/// Marks a session revoked for `ARGV[1]` milliseconds, never shortening a longer mark: `SET NX`
-/// creates it; when it already exists, `PEXPIRE GT` (Redis 7) only ever extends it. One script, so
-/// the mark cannot expire between the two commands.
-static REVOKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then
-  return 1
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1], 'GT')
-return 0
-",
-    )
-});
-
-#[async_trait]
-impl RevocationStore for RedisRevocationStore {
-    async fn revoke_session(&self, session_id: SessionId, until: OffsetDateTime) -> Result<(), InfrastructureError> {
-        // Past `until` every token of the session has expired already: nothing is left to refuse.
-        let Some(time_to_live_ms) = time_to_live_ms(until) else { return Ok(()) };
-        let key = self.key(session_id);
-        let _created: i64 = self
-            .store
-            .run("revoke session", |mut connection| async move {
-                REVOKE_SCRIPT.key(key).arg(time_to_live_ms).invoke_async(&mut connection).await
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn is_session_revoked(&self, session_id: SessionId) -> Result<bool, InfrastructureError> {
-        let key = self.key(session_id);
-        let found: i64 = self
-            .store
-            .run("is session revoked", |mut connection| async move {
-                redis::cmd("EXISTS").arg(key).query_async(&mut connection).await
-            })
-            .await?;
-        match found {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(self.store.unexpected_reply("is session revoked", format!("EXISTS = {other}"))),
-        }
-    }
-
-    async fn revoke_user_tokens(
-        &self,
-        user_id: UserId,
-        issued_before: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<(), InfrastructureError> {
-        let Some(time_to_live_ms) = time_to_live_ms(until) else { return Ok(()) };
-        let key = self.user_key(user_id);
-        let issued_before = issued_before.unix_timestamp();
-        let _raised: i64 = self
-            .store
-            .run("revoke user tokens", |mut connection| async move {
-                REVOKE_USER_SCRIPT.key(key).arg(issued_before).arg(time_to_live_ms).invoke_async(&mut connection).await
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn is_token_revoked(
-        &self,
-        session_id: SessionId,
-        user_id: UserId,
-        issued_at: OffsetDateTime,
-    ) -> Result<bool, InfrastructureError> {
-        let keys = [self.key(session_id), self.user_key(user_id)];
-        // One round trip for both marks.
-        let (session_mark, user_mark): (Option<String>, Option<String>) = self
-            .store
-            .run("is token revoked", |mut connection| async move {
-                redis::cmd("MGET").arg(&keys).query_async(&mut connection).await
-            })
-            .await?;
-        if session_mark.is_some() {
-            return Ok(true);
-        }
-        match user_mark.map(|mark| mark.parse::<i64>()) {
-            None => Ok(false),
-            Some(Ok(issued_before)) => Ok(issued_at.unix_timestamp() < issued_before),
-            Some(Err(_)) => {
-                Err(self.store.unexpected_reply("is token revoked", "a user mark is not a number".to_owned()))
-            }
-        }
-    }
-}
-
 /// A sliding-window rate limiter on Redis, the same approximation as the in-process one.
 ///
 /// Each key has one hash holding the counts of the current and the previous fixed window; the
@@ -457,6 +321,21 @@ impl RedisRateLimiter {
         })
     }
 }
+
+/// Blocks a key for `ARGV[1]` milliseconds, never shortening a longer block: `SET NX` creates it;
+/// when it already exists, `PEXPIRE GT` (Redis 7) only ever extends it. One script, so the block
+/// cannot expire between the two commands.
+static BLOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'GT')
+return 0
+",
+    )
+});
 
 /// Decides (and, when `ARGV[3]` is `1`, counts) one event under the hash `KEYS[1]` against a
 /// limit of `ARGV[1]` events per window of `ARGV[2]` milliseconds.
@@ -533,11 +412,10 @@ impl RateLimiter for RedisRateLimiter {
     async fn block(&self, key: &str, duration: Duration) -> Result<(), InfrastructureError> {
         let key = self.block_key(key);
         let milliseconds = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX).max(1);
-        // The revocation script's semantics exactly: create, or only ever extend.
         let _created: i64 = self
             .store
             .run("rate limit block", |mut connection| async move {
-                REVOKE_SCRIPT.key(key).arg(milliseconds).invoke_async(&mut connection).await
+                BLOCK_SCRIPT.key(key).arg(milliseconds).invoke_async(&mut connection).await
             })
             .await?;
         Ok(())

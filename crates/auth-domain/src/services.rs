@@ -13,6 +13,7 @@ mod password;
 mod profile;
 mod refresh;
 mod registration;
+mod revocations;
 mod sessions;
 #[cfg(test)]
 mod test_support;
@@ -29,7 +30,10 @@ pub use admin::{
 pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
-pub use mfa::{ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, RemoveTotpError, TotpEnrolment};
+pub use mfa::{
+    ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, REAUTHENTICATION_WINDOW, RemoveTotpError,
+    TotpEnrolment,
+};
 pub use oauth::{FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
@@ -328,12 +332,6 @@ impl AuthService {
         Ok(None)
     }
 
-    /// Until when a revocation made `now` must be remembered: a token signed just now lives for
-    /// the access TTL, and the verifier allows some clock skew, so a little margin is added.
-    fn revocation_horizon(&self, now: OffsetDateTime) -> OffsetDateTime {
-        now + self.policy.access_ttl + time::Duration::minutes(1)
-    }
-
     /// Makes every access token of `session_id` fail at once, on every replica.
     async fn revoke_access_tokens(
         &self,
@@ -344,7 +342,10 @@ impl AuthService {
     }
 
     /// Revokes every live session of `user_id` and makes all its access tokens fail at once, on
-    /// every replica; returns how many sessions were live.
+    /// every replica; returns how many sessions were live. The changes that must also stop a
+    /// session being opened concurrently (a new password, disabling, a role removal) move the
+    /// account's credentials version on before calling this, and deletion removes the account:
+    /// a session is only ever opened on the current version of an existing account.
     async fn end_every_session(
         &self,
         user_id: UserId,
@@ -355,13 +356,7 @@ impl AuthService {
         for session in &revoked {
             self.revoke_access_tokens(session.id, now).await?;
         }
-        self.revoke_user_access_tokens(user_id, now).await?;
         Ok(revoked.len())
-    }
-
-    /// Makes every access token of `user_id` issued up to `now` fail at once, on every replica.
-    async fn revoke_user_access_tokens(&self, user_id: UserId, now: OffsetDateTime) -> Result<(), InfrastructureError> {
-        self.ports.revocations.revoke_user_tokens(user_id, now, self.revocation_horizon(now)).await
     }
 }
 

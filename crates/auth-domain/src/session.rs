@@ -22,6 +22,9 @@ pub struct Session {
     /// How the login proved who it was (RFC 8176 values, e.g. `pwd`, `otp`); every access token
     /// of the session carries them as `amr`.
     pub amr: Vec<String>,
+    /// The account's credentials version when the session was opened (moved on for the session
+    /// that changed the password itself): a session behind its account's version is refused.
+    pub credentials_version: i64,
 }
 
 impl Session {
@@ -64,6 +67,10 @@ pub enum RevocationReason {
     PasswordReset,
     AccountDeleted,
     AdminAction,
+    /// A role of the account was removed: no token may keep claiming it.
+    RoleRemoved,
+    /// The account's credentials changed since the session was opened.
+    CredentialsChanged,
 }
 
 impl RevocationReason {
@@ -77,6 +84,8 @@ impl RevocationReason {
             Self::PasswordReset => "password_reset",
             Self::AccountDeleted => "account_deleted",
             Self::AdminAction => "admin_action",
+            Self::RoleRemoved => "role_removed",
+            Self::CredentialsChanged => "credentials_changed",
         }
     }
 }
@@ -101,6 +110,7 @@ mod tests {
             ip: None,
             user_agent: None,
             amr: vec!["pwd".to_owned()],
+            credentials_version: 0,
         }
     }
 

@@ -21,6 +21,9 @@ pub struct User {
     pub mfa_enabled: bool,
     pub disabled: bool,
     pub password_hash: PasswordHash,
+    /// Moves on at every change that must end what was granted before it (a new password,
+    /// disabling, a change of roles): a session is opened only on the account's current version.
+    pub credentials_version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

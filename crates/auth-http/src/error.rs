@@ -110,6 +110,16 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
+    /// 403 for a sensitive change that needs a fresh proof: a sign-in within the last 5 minutes,
+    /// or the password.
+    pub fn reauthentication_required() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "reauthentication_required",
+            "sign in again, or give the password, to change the second factor",
+        )
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
@@ -407,6 +417,12 @@ impl From<EnrolTotpError> for ApiError {
             EnrolTotpError::AlreadyEnabled => {
                 Self::new(StatusCode::CONFLICT, "mfa_already_enabled", "a second factor is already enabled")
             }
+            EnrolTotpError::ReauthenticationRequired => Self::reauthentication_required(),
+            EnrolTotpError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the password is wrong")
+            }
+            EnrolTotpError::RateLimited(exceeded) => Self::rate_limited(exceeded),
+            EnrolTotpError::Overloaded => Self::overloaded(),
             EnrolTotpError::UserGone => Self::invalid_token("the account no longer exists"),
             EnrolTotpError::Infrastructure(error) => Self::infrastructure(&error),
         }
@@ -434,6 +450,11 @@ impl From<RemoveTotpError> for ApiError {
             RemoveTotpError::InvalidCode => {
                 Self::bad_request("invalid_mfa_code", "the code is wrong, spent or replayed")
             }
+            RemoveTotpError::ReauthenticationRequired => Self::reauthentication_required(),
+            RemoveTotpError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the password is wrong")
+            }
+            RemoveTotpError::Overloaded => Self::overloaded(),
             RemoveTotpError::RateLimited(exceeded) => Self::rate_limited(exceeded),
             RemoveTotpError::UserGone => Self::invalid_token("the account no longer exists"),
             RemoveTotpError::Infrastructure(error) => Self::infrastructure(&error),

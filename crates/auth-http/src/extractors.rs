@@ -147,3 +147,40 @@ impl FromRequest for ClientContext {
         std::future::ready(Ok(Self(RequestContext { ip: ip.map(|ip| ip.to_string()), user_agent })))
     }
 }
+
+/// A JSON body that may be left out: no body at all is `None`; a body is held to the same rules
+/// as `web::Json` (JSON content type, the schema, unknown fields refused, 16 KiB at most), so bad
+/// input is a 4xx rather than silently taken for "no body".
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use actix_web::HttpMessage;
+        use actix_web::error::{JsonPayloadError, PayloadError};
+
+        let is_json = request.mime_type().ok().flatten().is_some_and(|mime| {
+            mime.subtype().as_str() == "json" || mime.suffix().is_some_and(|suffix| suffix.as_str() == "json")
+        });
+        let body = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|error| {
+                let overflow = matches!(error.as_error::<PayloadError>(), Some(PayloadError::Overflow));
+                let reason = if overflow { PayloadError::Overflow } else { PayloadError::Incomplete(None) };
+                crate::error::json_error(JsonPayloadError::Payload(reason))
+            })?;
+            if body.is_empty() {
+                return Ok(Self(None));
+            }
+            if !is_json {
+                return Err(crate::error::json_error(JsonPayloadError::ContentType));
+            }
+            serde_json::from_slice(&body)
+                .map(|value| Self(Some(value)))
+                .map_err(|error| crate::error::json_error(JsonPayloadError::Deserialize(error)))
+        })
+    }
+}

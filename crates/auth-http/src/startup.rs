@@ -1,5 +1,8 @@
 //! Wiring: builds every adapter from the settings, the domain service on top, and the server.
 
+
+mod revocations;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -663,6 +666,7 @@ impl Application {
         crate::telemetry::metrics();
         let components = Components::build(&settings, migrations).await?;
         spawn_mail_delivery(components.mail_delivery.clone(), components.mail_poll_interval);
+        revocations::spawn_revocation_follower(components.service.clone());
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();

@@ -71,6 +71,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         amr -> Array<Text>,
+        credentials_version -> Int8,
     }
 }
 
@@ -98,6 +99,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        credentials_version -> Int8,
     }
 }
 

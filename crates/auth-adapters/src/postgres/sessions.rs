@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionRepository};
+use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionCreation, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use diesel::prelude::*;
@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::schema::{refresh_tokens, session_revocations, sessions};
+use super::schema::{refresh_tokens, session_revocations, sessions, users};
 use super::{PostgresDatabase, corrupt, database_error};
 use crate::sealed_mail::MailSealer;
 
@@ -29,6 +29,7 @@ struct SessionRow {
     ip: Option<String>,
     user_agent: Option<String>,
     amr: Vec<String>,
+    credentials_version: i64,
 }
 
 impl SessionRow {
@@ -45,6 +46,7 @@ impl SessionRow {
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
             amr: session.amr.clone(),
+            credentials_version: session.credentials_version,
         }
     }
 }
@@ -62,6 +64,7 @@ impl From<SessionRow> for Session {
             ip: row.ip,
             user_agent: row.user_agent,
             amr: row.amr,
+            credentials_version: row.credentials_version,
         }
     }
 }
@@ -148,7 +151,7 @@ impl SessionRepository for PostgresSessionRepository {
         session: &Session,
         first_token: &RefreshTokenRecord,
         notice: Option<QueuedMail>,
-    ) -> Result<(), InfrastructureError> {
+    ) -> Result<SessionCreation, InfrastructureError> {
         let session_row = SessionRow::from_session(session);
         let token_row = RefreshTokenRow::from_record(first_token);
         let sealer = self.sealer.clone();
@@ -157,12 +160,25 @@ impl SessionRepository for PostgresSessionRepository {
                 Box::pin(async move {
                     connection
                         .transaction(async |connection| {
+                            // The row lock holds off a concurrent change of the version (a new
+                            // password, disabling, a role change) until this session is
+                            // committed, so the change's revocation that follows sees it.
+                            let current: Option<(i64, bool)> = users::table
+                                .find(session_row.user_id)
+                                .select((users::credentials_version, users::disabled))
+                                .for_share()
+                                .first(connection)
+                                .await
+                                .optional()?;
+                            if current != Some((session_row.credentials_version, false)) {
+                                return Ok(SessionCreation::CredentialsChanged);
+                            }
                             diesel::insert_into(sessions::table).values(&session_row).execute(connection).await?;
                             diesel::insert_into(refresh_tokens::table).values(&token_row).execute(connection).await?;
                             if let Some(notice) = &notice {
                                 super::mail_queue::insert_job(connection, &sealer, notice).await?;
                             }
-                            Ok::<_, DieselError>(())
+                            Ok::<_, DieselError>(SessionCreation::Created)
                         })
                         .await
                 })

@@ -1,8 +1,7 @@
 //! [`UserRepository`] on PostgreSQL.
 
 use async_trait::async_trait;
-use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, PasswordUpdate, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
@@ -12,7 +11,7 @@ use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::schema::{audit_events, users};
+use super::schema::{audit_events, sessions, users};
 use super::{PostgresDatabase, corrupt, database_error, mail_queue, one_time_tokens};
 use crate::sealed_mail::MailSealer;
 
@@ -29,6 +28,7 @@ struct UserRow {
     password_hash: String,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    credentials_version: i64,
 }
 
 impl UserRow {
@@ -44,6 +44,7 @@ impl UserRow {
             password_hash: user.password_hash.as_str().to_owned(),
             created_at: user.created_at,
             updated_at: user.updated_at,
+            credentials_version: user.credentials_version,
         }
     }
 
@@ -59,6 +60,7 @@ impl UserRow {
             mfa_enabled: self.mfa_enabled,
             disabled: self.disabled,
             password_hash: PasswordHash::new(self.password_hash),
+            credentials_version: self.credentials_version,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -186,22 +188,53 @@ impl UserRepository for PostgresUserRepository {
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
-        notice: Option<QueuedMail>,
+        update: PasswordUpdate,
     ) -> Result<(), UserRepositoryError> {
         let hash = hash.as_str().to_owned();
         let sealer = self.sealer.clone();
         self.update_one(move |connection| {
             Box::pin(async move {
                 connection
-                    .transaction(async |connection| {
-                        let updated = diesel::update(users::table.find(id.as_uuid()))
+                    .transaction(async |connection| match update {
+                        PasswordUpdate::Rehash { previous } => {
+                            let updated = diesel::update(
+                                users::table.find(id.as_uuid()).filter(users::password_hash.eq(previous.as_str())),
+                            )
                             .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
                             .execute(connection)
                             .await?;
-                        if let Some(notice) = notice.filter(|_| updated == 1) {
-                            mail_queue::insert_job(connection, &sealer, &notice).await?;
+                            if updated == 1 {
+                                return Ok(1);
+                            }
+                            // A new password was stored meanwhile: it stays.
+                            let found: i64 = users::table.find(id.as_uuid()).count().get_result(connection).await?;
+                            Ok(usize::from(found > 0))
                         }
-                        Ok(updated)
+                        PasswordUpdate::NewPassword { notice, keep } => {
+                            let version: Option<i64> = diesel::update(users::table.find(id.as_uuid()))
+                                .set((
+                                    users::password_hash.eq(hash),
+                                    users::updated_at.eq(at),
+                                    users::credentials_version.eq(users::credentials_version + 1),
+                                ))
+                                .returning(users::credentials_version)
+                                .get_result(connection)
+                                .await
+                                .optional()?;
+                            let Some(version) = version else { return Ok(0) };
+                            if let Some(keep) = keep {
+                                diesel::update(
+                                    sessions::table
+                                        .find(keep.as_uuid())
+                                        .filter(sessions::user_id.eq(id.as_uuid())),
+                                )
+                                .set(sessions::credentials_version.eq(version))
+                                .execute(connection)
+                                .await?;
+                            }
+                            mail_queue::insert_job(connection, &sealer, &notice).await?;
+                            Ok::<_, DieselError>(1)
+                        }
                     })
                     .await
             })
@@ -236,7 +269,11 @@ impl UserRepository for PostgresUserRepository {
         self.update_one(move |connection| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.as_uuid()))
-                    .set((users::roles.eq(roles), users::updated_at.eq(at)))
+                    .set((
+                        users::roles.eq(roles),
+                        users::updated_at.eq(at),
+                        users::credentials_version.eq(users::credentials_version + 1),
+                    ))
                     .execute(connection)
                     .await
             })
@@ -248,7 +285,11 @@ impl UserRepository for PostgresUserRepository {
         self.update_one(move |connection| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.as_uuid()))
-                    .set((users::disabled.eq(disabled), users::updated_at.eq(at)))
+                    .set((
+                        users::disabled.eq(disabled),
+                        users::updated_at.eq(at),
+                        users::credentials_version.eq(users::credentials_version + 1),
+                    ))
                     .execute(connection)
                     .await
             })

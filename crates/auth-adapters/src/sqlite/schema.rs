@@ -71,6 +71,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         amr -> Text,
+        credentials_version -> BigInt,
     }
 }
 
@@ -98,6 +99,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Text,
         updated_at -> Text,
+        credentials_version -> BigInt,
     }
 }
 

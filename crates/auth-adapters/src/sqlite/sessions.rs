@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionRepository};
+use auth_domain::ports::{RevokedSession, Rotation, RotationOutcome, SessionCreation, SessionRepository};
 use auth_domain::session::RevocationReason;
 use auth_domain::{InfrastructureError, RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use time::OffsetDateTime;
 
-use super::schema::{refresh_tokens, session_revocations, sessions};
+use super::schema::{refresh_tokens, session_revocations, sessions, users};
 use super::{SqliteDatabase, corrupt, decode_instant, decode_uuid, encode_instant};
 use crate::sealed_mail::MailSealer;
 
@@ -28,6 +28,7 @@ struct SessionRow {
     user_agent: Option<String>,
     /// A JSON array of strings.
     amr: String,
+    credentials_version: i64,
 }
 
 impl SessionRow {
@@ -44,6 +45,7 @@ impl SessionRow {
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
             amr: serde_json::to_string(&session.amr).expect("strings serialise"),
+            credentials_version: session.credentials_version,
         }
     }
 
@@ -59,6 +61,7 @@ impl SessionRow {
             ip: self.ip,
             user_agent: self.user_agent,
             amr: serde_json::from_str(&self.amr).map_err(|error| corrupt(format!("bad amr: {error}")))?,
+            credentials_version: self.credentials_version,
         })
     }
 }
@@ -139,18 +142,29 @@ impl SessionRepository for SqliteSessionRepository {
         session: &Session,
         first_token: &RefreshTokenRecord,
         notice: Option<QueuedMail>,
-    ) -> Result<(), InfrastructureError> {
+    ) -> Result<SessionCreation, InfrastructureError> {
         let session_row = SessionRow::from_session(session);
         let token_row = RefreshTokenRow::from_record(first_token);
         let sealer = self.sealer.clone();
         self.database
             .write(move |connection| {
+                // The write transaction is IMMEDIATE: no other writer can move the version on
+                // between this check and the insert.
+                let current = users::table
+                    .find(&session_row.user_id)
+                    .filter(users::credentials_version.eq(session_row.credentials_version))
+                    .filter(users::disabled.eq(false))
+                    .count()
+                    .get_result::<i64>(connection)?;
+                if current == 0 {
+                    return Ok(SessionCreation::CredentialsChanged);
+                }
                 diesel::insert_into(sessions::table).values(&session_row).execute(connection)?;
                 diesel::insert_into(refresh_tokens::table).values(&token_row).execute(connection)?;
                 if let Some(notice) = &notice {
                     super::mail_queue::insert_job(connection, &sealer, notice)?;
                 }
-                Ok(())
+                Ok(SessionCreation::Created)
             })
             .await
     }

@@ -1,15 +1,14 @@
 //! [`UserRepository`] on SQLite.
 
 use async_trait::async_trait;
-use auth_domain::mail::QueuedMail;
-use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, PasswordUpdate, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::{DisplayName, Role, User};
 use auth_domain::{Email, InfrastructureError, PasswordHash, UserId};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use time::OffsetDateTime;
 
-use super::schema::{audit_events, users};
+use super::schema::{audit_events, sessions, users};
 use super::{
     SqliteDatabase, corrupt, database_error, decode_instant, decode_uuid, encode_instant, mail_queue, one_time_tokens,
 };
@@ -28,6 +27,7 @@ struct UserRow {
     password_hash: String,
     created_at: String,
     updated_at: String,
+    credentials_version: i64,
 }
 
 impl UserRow {
@@ -43,6 +43,7 @@ impl UserRow {
             password_hash: user.password_hash.as_str().to_owned(),
             created_at: encode_instant(user.created_at),
             updated_at: encode_instant(user.updated_at),
+            credentials_version: user.credentials_version,
         }
     }
 
@@ -60,6 +61,7 @@ impl UserRow {
             mfa_enabled: self.mfa_enabled,
             disabled: self.disabled,
             password_hash: PasswordHash::new(self.password_hash),
+            credentials_version: self.credentials_version,
             created_at: decode_instant(&self.created_at)?,
             updated_at: decode_instant(&self.updated_at)?,
         })
@@ -178,18 +180,40 @@ impl UserRepository for SqliteUserRepository {
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
-        notice: Option<QueuedMail>,
+        update: PasswordUpdate,
     ) -> Result<(), UserRepositoryError> {
         let hash = hash.as_str().to_owned();
         let sealer = self.sealer.clone();
-        self.update_one(id, move |connection, id| {
-            let updated = diesel::update(users::table.find(id))
-                .set((users::password_hash.eq(hash), users::updated_at.eq(encode_instant(at))))
-                .execute(connection)?;
-            if let Some(notice) = notice.filter(|_| updated == 1) {
-                mail_queue::insert_job(connection, &sealer, &notice)?;
+        self.update_one(id, move |connection, id| match update {
+            PasswordUpdate::Rehash { previous } => {
+                let updated = diesel::update(users::table.find(id).filter(users::password_hash.eq(previous.as_str())))
+                    .set((users::password_hash.eq(hash), users::updated_at.eq(encode_instant(at))))
+                    .execute(connection)?;
+                if updated == 1 {
+                    return Ok(1);
+                }
+                // A new password was stored meanwhile: it stays.
+                users::table.find(id).count().get_result::<i64>(connection).map(|found| usize::from(found > 0))
             }
-            Ok(updated)
+            PasswordUpdate::NewPassword { notice, keep } => {
+                let updated = diesel::update(users::table.find(id))
+                    .set((
+                        users::password_hash.eq(hash),
+                        users::updated_at.eq(encode_instant(at)),
+                        users::credentials_version.eq(users::credentials_version + 1),
+                    ))
+                    .returning(users::credentials_version)
+                    .get_result::<i64>(connection)
+                    .optional()?;
+                let Some(version) = updated else { return Ok(0) };
+                if let Some(keep) = keep {
+                    diesel::update(sessions::table.find(keep.to_string()).filter(sessions::user_id.eq(id)))
+                        .set(sessions::credentials_version.eq(version))
+                        .execute(connection)?;
+                }
+                mail_queue::insert_job(connection, &sealer, &notice)?;
+                Ok(1)
+            }
         })
         .await
     }
@@ -214,7 +238,11 @@ impl UserRepository for SqliteUserRepository {
         let roles = encode_roles(roles);
         self.update_one(id, move |connection, id| {
             diesel::update(users::table.find(id))
-                .set((users::roles.eq(roles), users::updated_at.eq(encode_instant(at))))
+                .set((
+                    users::roles.eq(roles),
+                    users::updated_at.eq(encode_instant(at)),
+                    users::credentials_version.eq(users::credentials_version + 1),
+                ))
                 .execute(connection)
         })
         .await
@@ -223,7 +251,11 @@ impl UserRepository for SqliteUserRepository {
     async fn set_disabled(&self, id: UserId, disabled: bool, at: OffsetDateTime) -> Result<(), UserRepositoryError> {
         self.update_one(id, move |connection, id| {
             diesel::update(users::table.find(id))
-                .set((users::disabled.eq(disabled), users::updated_at.eq(encode_instant(at))))
+                .set((
+                    users::disabled.eq(disabled),
+                    users::updated_at.eq(encode_instant(at)),
+                    users::credentials_version.eq(users::credentials_version + 1),
+                ))
                 .execute(connection)
         })
         .await

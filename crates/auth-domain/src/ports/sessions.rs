@@ -28,6 +28,16 @@ pub enum RotationOutcome {
     AlreadyRotated { rotated_at: OffsetDateTime },
 }
 
+/// What became of a request to open a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCreation {
+    Created,
+    /// The account's credentials version is no longer the session's, or the account is disabled
+    /// or gone: something that must end every session completed while this one was being opened.
+    /// Nothing was stored.
+    CredentialsChanged,
+}
+
 /// A session as the revocation feed lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevokedSession {
@@ -39,13 +49,20 @@ pub struct RevokedSession {
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session with its first refresh token and, when there is one, queues the
-    /// sign-in notice, all in one transaction.
+    /// sign-in notice, all in one transaction, but only while the account is enabled and its
+    /// credentials version is still `session.credentials_version`.
+    ///
+    /// # Errors
+    /// MUST return [`SessionCreation::CredentialsChanged`], storing nothing, when the account's
+    /// version moved on, it is disabled, or it is gone; the check and the insert are one atomic
+    /// step, so that a change that completes concurrently either sees the session (and revokes it)
+    /// or makes the insert fail.
     async fn create(
         &self,
         session: &Session,
         first_token: &RefreshTokenRecord,
         notice: Option<QueuedMail>,
-    ) -> Result<(), InfrastructureError>;
+    ) -> Result<SessionCreation, InfrastructureError>;
 
     async fn find(&self, id: SessionId) -> Result<Option<Session>, InfrastructureError>;
 

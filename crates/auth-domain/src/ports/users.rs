@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::email::Email;
 use crate::error::InfrastructureError;
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::mail::QueuedMail;
 use crate::password::PasswordHash;
 use crate::ports::MailedToken;
@@ -30,6 +30,19 @@ pub struct UserQuery {
     /// Only users after this one in the order: the previous page's last user.
     pub after: Option<UserId>,
     pub limit: u32,
+}
+
+/// Why a password hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordUpdate {
+    /// The same password, hashed again with new parameters: nothing else changes. Stored only
+    /// while the account's hash is still `previous`, so that a login that was in flight when a
+    /// reset completed never puts the old password back.
+    Rehash { previous: PasswordHash },
+    /// A new password. The credentials version moves on, the "password changed" notice is queued,
+    /// and `keep` (the session of the caller who changed it, if any) moves to the new version, all
+    /// in one transaction.
+    NewPassword { notice: QueuedMail, keep: Option<SessionId> },
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -60,8 +73,7 @@ pub trait UserRepository: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), UserRepositoryError>;
 
-    /// Stores a new hash and, in the same transaction, queues `notice` (the "password changed"
-    /// mail; none when the hash is only upgraded to new parameters at login).
+    /// Stores a new hash, and what [`PasswordUpdate`] says goes with it, in one transaction.
     ///
     /// # Errors
     /// [`UserRepositoryError::NotFound`] when there is no such user; nothing is queued then.
@@ -70,7 +82,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
-        notice: Option<QueuedMail>,
+        update: PasswordUpdate,
     ) -> Result<(), UserRepositoryError>;
 
     /// Deletes the account; its sessions, refresh tokens and one-time tokens go with it. Audit
@@ -82,13 +94,13 @@ pub trait UserRepository: Send + Sync {
     /// [`UserRepositoryError::NotFound`] when there is no such user.
     async fn delete(&self, id: UserId) -> Result<(), UserRepositoryError>;
 
-    /// Replaces the user's roles.
+    /// Replaces the user's roles, and moves the credentials version on.
     ///
     /// # Errors
     /// [`UserRepositoryError::NotFound`] when there is no such user.
     async fn set_roles(&self, id: UserId, roles: &[Role], at: OffsetDateTime) -> Result<(), UserRepositoryError>;
 
-    /// Disables or re-enables the account.
+    /// Disables or re-enables the account, and moves the credentials version on.
     ///
     /// # Errors
     /// [`UserRepositoryError::NotFound`] when there is no such user.

@@ -29,9 +29,10 @@ pub enum AdminError {
     NotFound,
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
-    /// An administrator may not disable, delete or demote their own account: there might be no
-    /// administrator left to undo it.
-    #[error("an administrator cannot disable, delete or remove the admin role from their own account")]
+    /// An administrator may not disable or delete their own account, nor change its roles: there
+    /// might be no administrator left to undo it, and a token that still claims a role its owner
+    /// lost must not be able to grant it back.
+    #[error("an administrator cannot disable, delete or change the roles of their own account")]
     SelfLockout,
     #[error(transparent)]
     Infrastructure(#[from] InfrastructureError),
@@ -147,9 +148,9 @@ impl AuthService {
         self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
-    /// Changes an account's roles and whether it is disabled. Disabling ends every session of the
-    /// account at once, on every replica; removing a role ends its live access tokens, so that
-    /// the next token (after a refresh) no longer carries it.
+    /// Changes an account's roles and whether it is disabled. Disabling, or removing a role, ends
+    /// every session of the account at once, on every replica, so that no token keeps a role it
+    /// lost. An administrator cannot change its own roles nor disable itself.
     ///
     /// # Errors
     /// See [`AdminError`].
@@ -164,18 +165,23 @@ impl AuthService {
         let roles = request.roles.as_deref().map(parse_roles).transpose()?;
         let user = self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
         if id == principal.user_id {
-            let demoted = roles.as_ref().is_some_and(|roles| roles.iter().all(|role| role.as_str() != ADMIN_ROLE));
-            if demoted || request.disabled == Some(true) {
+            // An administrator changes no role of its own (a token still claiming a role it lost
+            // must not be able to grant it back) and does not disable itself.
+            let roles_change = roles.as_ref().is_some_and(|roles| *roles != user.roles);
+            if roles_change || request.disabled == Some(true) {
                 return Err(AdminError::SelfLockout);
             }
         }
         let now = self.now();
         let mut changes = serde_json::Map::new();
+        let mut sessions_revoked = None;
         if let Some(roles) = roles.filter(|roles| *roles != user.roles) {
             self.ports.users.set_roles(id, &roles, now).await?;
             let removed_any = user.roles.iter().any(|role| !roles.contains(role));
             if removed_any {
-                self.revoke_user_access_tokens(id, now).await?;
+                // Every live token claims the removed role: the sessions end, on every replica.
+                let ended = self.end_every_session(id, RevocationReason::RoleRemoved, now).await?;
+                sessions_revoked = Some(ended);
             }
             let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
             changes.insert("roles".to_owned(), json!({ "from": user.role_names(), "to": names }));
@@ -184,9 +190,12 @@ impl AuthService {
             self.ports.users.set_disabled(id, disabled, now).await?;
             if disabled {
                 let ended = self.end_every_session(id, RevocationReason::AdminAction, now).await?;
-                changes.insert("sessions_revoked".to_owned(), json!(ended));
+                sessions_revoked = Some(sessions_revoked.unwrap_or(0) + ended);
             }
             changes.insert("disabled".to_owned(), json!({ "from": user.disabled, "to": disabled }));
+        }
+        if let Some(ended) = sessions_revoked {
+            changes.insert("sessions_revoked".to_owned(), json!(ended));
         }
         if !changes.is_empty() {
             changes.insert("actor_id".to_owned(), json!(principal.user_id.to_string()));

@@ -15,8 +15,8 @@ pub enum AuthenticateError {
 }
 
 impl AuthService {
-    /// Verifies an access token's signature and claims in memory, then asks the revocation store
-    /// whether its session was revoked. No database is touched.
+    /// Verifies an access token's signature and claims in memory, then asks the revocation cache
+    /// whether its session was revoked. No database is touched while the cache is complete.
     ///
     /// # Errors
     /// [`AuthenticateError::InvalidToken`] or [`AuthenticateError::Revoked`] for a token that must be
@@ -24,9 +24,7 @@ impl AuthService {
     /// case the token is refused too (fail closed).
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
         let claims = self.ports.tokens.verify(access_token).map_err(AuthenticateError::InvalidToken)?;
-        let issued_at = time::OffsetDateTime::from_unix_timestamp(claims.iat)
-            .map_err(|_| AuthenticateError::InvalidToken(TokenRejection::BadClaims))?;
-        if self.ports.revocations.is_token_revoked(claims.sid, claims.sub, issued_at).await? {
+        if self.is_session_revoked(claims.sid).await? {
             return Err(AuthenticateError::Revoked);
         }
         Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles.clone(), claims })

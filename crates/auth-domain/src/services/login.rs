@@ -11,7 +11,7 @@ use crate::error::InfrastructureError;
 use crate::ids::SessionId;
 use crate::mail::{Mail, QueuedMail};
 use crate::password::Password;
-use crate::ports::{HashError, PasswordCheck, UserRepositoryError};
+use crate::ports::{HashError, PasswordCheck, PasswordUpdate, SessionCreation, UserRepositoryError};
 use crate::rate_limit::{RateLimit, RateLimitExceeded};
 use crate::session::{RefreshTokenRecord, Session};
 use crate::tokens::TokenPair;
@@ -73,6 +73,32 @@ impl From<LimitError> for LoginError {
         }
     }
 }
+
+impl From<OpenSessionError> for LoginError {
+    fn from(error: OpenSessionError) -> Self {
+        match error {
+            // The password it was granted on is no longer the account's, or the account was
+            // disabled or deleted meanwhile: as if the password had been wrong.
+            OpenSessionError::CredentialsChanged => Self::InvalidCredentials,
+            OpenSessionError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+/// Why no session was opened for a user who had proved who they are.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum OpenSessionError {
+    /// The password was changed or reset, or the account disabled or deleted, while the login
+    /// was in flight.
+    #[error("the account's credentials changed while the session was being opened")]
+    CredentialsChanged,
+    #[error(transparent)]
+    Infrastructure(#[from] InfrastructureError),
+}
+
+/// How often a session is tried again on a newer credentials version whose password is still
+/// the one proven (a role changed meanwhile), before the login gives up.
+const OPEN_SESSION_ATTEMPTS: usize = 3;
 
 impl From<HashError> for LoginError {
     fn from(error: HashError) -> Self {
@@ -141,7 +167,8 @@ impl AuthService {
         let mut user = user;
         if needs_rehash {
             let new_hash = self.ports.hasher.hash(&password).await?;
-            match self.ports.users.update_password_hash(user.id, &new_hash, now, None).await {
+            let update = PasswordUpdate::Rehash { previous: user.password_hash.clone() };
+            match self.ports.users.update_password_hash(user.id, &new_hash, now, update).await {
                 Ok(()) => user.password_hash = new_hash,
                 Err(UserRepositoryError::NotFound) => return Err(LoginError::InvalidCredentials),
                 Err(UserRepositoryError::EmailTaken) => {
@@ -161,6 +188,14 @@ impl AuthService {
     }
 
     /// Opens a session for a user who proved who they are with `amr`, and signs its first tokens.
+    ///
+    /// The session is stored only on the credentials version `user` was read at. When that moved
+    /// on meanwhile, the account is read again: a role change leaves the proven password valid,
+    /// and the session is opened on the new version (with the new roles); a new password, a
+    /// disabled or a deleted account ends the attempt.
+    ///
+    /// # Errors
+    /// [`OpenSessionError::CredentialsChanged`] when the proof no longer holds.
     pub(super) async fn open_session(
         &self,
         user: User,
@@ -168,26 +203,48 @@ impl AuthService {
         context: &RequestContext,
         now: OffsetDateTime,
         audit_detail: serde_json::Value,
-    ) -> Result<TokenPair, InfrastructureError> {
-        let session = Session {
-            id: SessionId::from_uuid(self.ports.ids.new_id()),
-            user_id: user.id,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + self.policy.session_ttl,
-            idle_expires_at: now + self.policy.session_idle_ttl,
-            revoked_at: None,
-            ip: context.ip.clone(),
-            user_agent: context.user_agent.clone(),
-            amr,
-        };
-        let refresh_token = self.new_refresh_token();
-        let record =
-            RefreshTokenRecord { hash: refresh_token.hash(), session_id: session.id, issued_at: now, rotated_at: None };
-        let notice = self.sign_in_notice(&user, context, now).await?;
-        self.ports.sessions.create(&session, &record, notice).await?;
-        self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, audit_detail).await?;
-        self.issue_token_pair(user, &session, refresh_token, now)
+    ) -> Result<TokenPair, OpenSessionError> {
+        let mut user = user;
+        for _ in 0..OPEN_SESSION_ATTEMPTS {
+            let session = Session {
+                id: SessionId::from_uuid(self.ports.ids.new_id()),
+                user_id: user.id,
+                created_at: now,
+                last_used_at: now,
+                expires_at: now + self.policy.session_ttl,
+                idle_expires_at: now + self.policy.session_idle_ttl,
+                revoked_at: None,
+                ip: context.ip.clone(),
+                user_agent: context.user_agent.clone(),
+                amr: amr.clone(),
+                credentials_version: user.credentials_version,
+            };
+            let refresh_token = self.new_refresh_token();
+            let record = RefreshTokenRecord {
+                hash: refresh_token.hash(),
+                session_id: session.id,
+                issued_at: now,
+                rotated_at: None,
+            };
+            let notice = self.sign_in_notice(&user, context, now).await?;
+            match self.ports.sessions.create(&session, &record, notice).await? {
+                SessionCreation::Created => {
+                    self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, audit_detail)
+                        .await?;
+                    return Ok(self.issue_token_pair(user, &session, refresh_token, now)?);
+                }
+                SessionCreation::CredentialsChanged => {
+                    let current = self.ports.users.find_by_id(user.id).await?;
+                    match current {
+                        Some(current) if !current.disabled && current.password_hash == user.password_hash => {
+                            user = current;
+                        }
+                        _ => return Err(OpenSessionError::CredentialsChanged),
+                    }
+                }
+            }
+        }
+        Err(OpenSessionError::CredentialsChanged)
     }
 
     /// The "new sign-in" mail, unless it is off or a live session of the user already comes from

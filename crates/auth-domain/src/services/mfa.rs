@@ -35,10 +35,23 @@ impl std::fmt::Debug for TotpEnrolment {
     }
 }
 
+/// How long after signing in a session may change its second factor without the password.
+pub const REAUTHENTICATION_WINDOW: time::Duration = time::Duration::minutes(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnrolTotpError {
     #[error("a second factor is already enabled")]
     AlreadyEnabled,
+    /// Neither a sign-in within [`REAUTHENTICATION_WINDOW`] nor the password: a stolen access
+    /// token alone must not be able to lock the owner out with a second factor of its own.
+    #[error("sign in again, or give the password, to change the second factor")]
+    ReauthenticationRequired,
+    #[error("the password is wrong")]
+    InvalidCredentials,
+    #[error(transparent)]
+    RateLimited(RateLimitExceeded),
+    #[error("too many password hashes are in progress")]
+    Overloaded,
     #[error("the account no longer exists")]
     UserGone,
     #[error(transparent)]
@@ -63,6 +76,13 @@ pub enum ConfirmTotpError {
 pub enum RemoveTotpError {
     #[error("no second factor is enabled")]
     NotEnabled,
+    /// Neither a sign-in within [`REAUTHENTICATION_WINDOW`] nor the password.
+    #[error("sign in again, or give the password, to change the second factor")]
+    ReauthenticationRequired,
+    #[error("the password is wrong")]
+    InvalidCredentials,
+    #[error("too many password hashes are in progress")]
+    Overloaded,
     #[error("the code is wrong")]
     InvalidCode,
     #[error(transparent)]
@@ -86,6 +106,41 @@ pub enum MfaLoginError {
     RateLimited(RateLimitExceeded),
     #[error(transparent)]
     Infrastructure(#[from] InfrastructureError),
+}
+
+impl From<super::login::OpenSessionError> for MfaLoginError {
+    fn from(error: super::login::OpenSessionError) -> Self {
+        match error {
+            // The password changed, or the account was disabled or deleted, since the challenge.
+            super::login::OpenSessionError::CredentialsChanged => Self::InvalidMfaToken,
+            super::login::OpenSessionError::Infrastructure(error) => Self::Infrastructure(error),
+        }
+    }
+}
+
+/// Maps a failed password check of a re-authentication onto a use case's error.
+macro_rules! reauthentication_hash_errors {
+    ($($error:ty),*) => {$(
+        impl From<crate::ports::HashError> for $error {
+            fn from(error: crate::ports::HashError) -> Self {
+                match error {
+                    crate::ports::HashError::Overloaded => Self::Overloaded,
+                    crate::ports::HashError::Infrastructure(error) => Self::Infrastructure(error),
+                }
+            }
+        }
+    )*};
+}
+reauthentication_hash_errors!(EnrolTotpError, RemoveTotpError);
+
+/// Whether the caller may change its second factor now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reauthentication {
+    Confirmed,
+    /// No password given, and the sign-in is too old.
+    Required,
+    WrongPassword,
+    Throttled(RateLimitExceeded),
 }
 
 impl From<LimitError> for MfaLoginError {
@@ -136,10 +191,26 @@ impl AuthService {
     ///
     /// # Errors
     /// [`EnrolTotpError::AlreadyEnabled`] when TOTP is already confirmed.
-    pub async fn begin_totp_enrolment(&self, principal: &Principal) -> Result<TotpEnrolment, EnrolTotpError> {
+    /// The caller must have signed in within [`REAUTHENTICATION_WINDOW`] or give its password.
+    ///
+    /// # Errors
+    /// [`EnrolTotpError::ReauthenticationRequired`] or [`EnrolTotpError::InvalidCredentials`]
+    /// (counted and throttled like a failed login) without a fresh proof.
+    pub async fn begin_totp_enrolment(
+        &self,
+        principal: &Principal,
+        password: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<TotpEnrolment, EnrolTotpError> {
         let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(EnrolTotpError::UserGone)?;
         if user.mfa_enabled {
             return Err(EnrolTotpError::AlreadyEnabled);
+        }
+        match self.reauthenticate(principal, &user, password, context).await? {
+            Reauthentication::Confirmed => {}
+            Reauthentication::Required => return Err(EnrolTotpError::ReauthenticationRequired),
+            Reauthentication::WrongPassword => return Err(EnrolTotpError::InvalidCredentials),
+            Reauthentication::Throttled(exceeded) => return Err(EnrolTotpError::RateLimited(exceeded)),
         }
         let bytes = self.ports.random.token_bytes();
         let mut secret_bytes = [0u8; SECRET_BYTES];
@@ -214,9 +285,16 @@ impl AuthService {
         &self,
         principal: &Principal,
         code: &str,
+        password: Option<&str>,
         context: &RequestContext,
     ) -> Result<(), RemoveTotpError> {
         let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(RemoveTotpError::UserGone)?;
+        match self.reauthenticate(principal, &user, password, context).await? {
+            Reauthentication::Confirmed => {}
+            Reauthentication::Required => return Err(RemoveTotpError::ReauthenticationRequired),
+            Reauthentication::WrongPassword => return Err(RemoveTotpError::InvalidCredentials),
+            Reauthentication::Throttled(exceeded) => return Err(RemoveTotpError::RateLimited(exceeded)),
+        }
         let now = self.now();
         if !user.mfa_enabled {
             let pending = self.ports.second_factors.find_totp(user.id).await?.is_some();
@@ -283,6 +361,33 @@ impl AuthService {
         }
         let amr = vec!["pwd".to_owned(), "otp".to_owned()];
         Ok(self.open_session(user, amr, context, now, factor.audit_detail()).await?)
+    }
+
+    /// A fresh proof for a change of the second factor: the password when one is given (counted
+    /// and throttled like a failed login), else a sign-in of the caller's session within
+    /// [`REAUTHENTICATION_WINDOW`]. A refresh is no sign-in: the session's creation counts.
+    async fn reauthenticate(
+        &self,
+        principal: &Principal,
+        user: &User,
+        password: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<Reauthentication, crate::ports::HashError> {
+        use super::login::PasswordConfirmation;
+
+        if let Some(password) = password {
+            return Ok(match self.confirm_password(user, password, context).await? {
+                PasswordConfirmation::Confirmed => Reauthentication::Confirmed,
+                PasswordConfirmation::Wrong => Reauthentication::WrongPassword,
+                PasswordConfirmation::Throttled(exceeded) => Reauthentication::Throttled(exceeded),
+            });
+        }
+        let now = self.now();
+        let session = self.ports.sessions.find(principal.session_id).await?;
+        let recent = session.is_some_and(|session| {
+            session.is_active_at(now) && now - session.created_at <= REAUTHENTICATION_WINDOW
+        });
+        Ok(if recent { Reauthentication::Confirmed } else { Reauthentication::Required })
     }
 
     /// Stores a challenge for a user whose password just passed.

@@ -157,7 +157,7 @@ impl AuthService {
         }
         let hash = self.ports.hasher.hash(&new_password).await?;
         let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
-        self.store_password_hash(user_id, &hash, now, notice).await.map_err(|error| match error {
+        self.store_password_hash(user_id, &hash, now, notice, None).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
             other => ResetPasswordError::Infrastructure(unexpected(other)),
         })?;
@@ -193,7 +193,8 @@ impl AuthService {
         let hash = self.ports.hasher.hash(&new_password).await?;
         let now = self.now();
         let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
-        self.store_password_hash(user.id, &hash, now, notice).await.map_err(|error| match error {
+        let keep = Some(principal.session_id);
+        self.store_password_hash(user.id, &hash, now, notice, keep).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ChangePasswordError::UserGone,
             other => ChangePasswordError::Infrastructure(unexpected(other)),
         })?;
@@ -216,14 +217,18 @@ impl AuthService {
         Ok(())
     }
 
+    /// Stores a new password: the credentials version moves on, so that no login still in flight
+    /// on the old password opens a session; `keep` is the caller's own session, which stays.
     async fn store_password_hash(
         &self,
         user_id: UserId,
         hash: &PasswordHash,
         now: time::OffsetDateTime,
         notice: crate::mail::QueuedMail,
+        keep: Option<crate::ids::SessionId>,
     ) -> Result<(), UserRepositoryError> {
-        self.ports.users.update_password_hash(user_id, hash, now, Some(notice)).await
+        let update = crate::ports::PasswordUpdate::NewPassword { notice, keep };
+        self.ports.users.update_password_hash(user_id, hash, now, update).await
     }
 }
 

@@ -140,7 +140,6 @@ impl AuthService {
         for session in revoked.iter().filter(|session| session.id != principal.session_id) {
             self.revoke_access_tokens(session.id, now).await?;
         }
-        self.revoke_user_access_tokens(user.id, now).await?;
         self.ports.users.delete(user.id).await.map_err(|error| from_repository(error, DeleteAccountError::UserGone))?;
         self.audit(
             AuditEventKind::UserDeleted,
@@ -161,8 +160,9 @@ impl AuthService {
         self.change_roles(email, role, true).await
     }
 
-    /// Removes a role from the account of `email` (idempotent). The account's live access tokens
-    /// stop working at once, so that no token keeps claiming the role.
+    /// Removes a role from the account of `email` (idempotent). Every session of the account ends
+    /// at once, on every replica (and in the revocation feed), so that no token keeps claiming the
+    /// role; a login in flight meanwhile opens no session on the old roles.
     ///
     /// # Errors
     /// [`GrantRoleError::UnknownUser`] when no account has this email.
@@ -187,8 +187,8 @@ impl AuthService {
                 .await
                 .map_err(|error| from_repository(error, GrantRoleError::UnknownUser))?;
             if !grant {
-                // The live tokens still claim the role; the next one, after a refresh, will not.
-                self.revoke_user_access_tokens(user.id, self.now()).await?;
+                // Every live token claims the role: the sessions end, on every replica.
+                self.end_every_session(user.id, crate::session::RevocationReason::RoleRemoved, self.now()).await?;
             }
             let kind = if grant { AuditEventKind::RoleGranted } else { AuditEventKind::RoleRevoked };
             self.audit(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() })).await?;

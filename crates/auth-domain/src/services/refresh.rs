@@ -61,6 +61,13 @@ impl AuthService {
         if session.is_revoked() {
             return Err(RefreshError::InvalidRefreshToken);
         }
+        if session.credentials_version < user.credentials_version {
+            // Opened before a new password, a disable or a role change that should have ended
+            // it; end it now, whatever became of that revocation.
+            self.ports.sessions.revoke(session.id, RevocationReason::CredentialsChanged, now).await?;
+            self.revoke_access_tokens(session.id, now).await?;
+            return Err(RefreshError::InvalidRefreshToken);
+        }
         if session.is_expired_at(now) {
             return Err(RefreshError::SessionExpired);
         }

@@ -140,6 +140,7 @@ impl AuthService {
             mfa_enabled: false,
             disabled: false,
             password_hash,
+            credentials_version: 0,
             created_at: now,
             updated_at: now,
         };

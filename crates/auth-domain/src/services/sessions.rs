@@ -55,14 +55,11 @@ impl AuthService {
         let now = self.now();
         let revoked =
             self.ports.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
-        // A mark per revoked session (and the caller's, even if it was revoked already) covers
-        // tokens of this very second; the user mark covers every earlier token, including those of
-        // a session a racing login created meanwhile.
+        // A mark per revoked session, and the caller's even if it was revoked already.
         self.revoke_access_tokens(principal.session_id, now).await?;
         for session in revoked.iter().filter(|session| session.id != principal.session_id) {
             self.revoke_access_tokens(session.id, now).await?;
         }
-        self.revoke_user_access_tokens(principal.user_id, now).await?;
         self.audit(
             AuditEventKind::LogoutAll,
             Some(principal.user_id),

@@ -229,6 +229,7 @@ pub(super) fn verified_user() -> User {
         mfa_enabled: false,
         disabled: false,
         password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stored"),
+        credentials_version: 3,
         created_at: NOW - time::Duration::days(90),
         updated_at: NOW - time::Duration::days(90),
     }
@@ -248,6 +249,7 @@ pub(super) fn session_of(user: &User) -> Session {
         ip: Some(CLIENT_IP.to_owned()),
         user_agent: Some(CLIENT_USER_AGENT.to_owned()),
         amr: vec!["pwd".to_owned()],
+        credentials_version: 3,
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extractors::{Authenticated, ClientContext};
+use crate::extractors::{Authenticated, ClientContext, OptionalJson};
 
 /// A pending TOTP enrolment.
 #[derive(Serialize, ToSchema)]
@@ -31,6 +31,28 @@ pub struct CodeBody {
     code: String,
 }
 
+/// The password, to change the second factor without a sign-in of the last 5 minutes. Unknown
+/// fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthenticationBody {
+    /// Needed unless the caller's session signed in within the last 5 minutes.
+    #[schema(example = "correct horse battery staple")]
+    password: Option<String>,
+}
+
+/// A code of the second factor, and the password unless the session signed in within the last 5
+/// minutes. Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalBody {
+    #[schema(example = "123456")]
+    code: String,
+    /// Needed unless the caller's session signed in within the last 5 minutes.
+    #[schema(example = "correct horse battery staple")]
+    password: Option<String>,
+}
+
 /// The recovery codes of a newly enabled second factor: shown this once.
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodes {
@@ -42,19 +64,30 @@ pub struct RecoveryCodes {
 /// Start a TOTP enrolment
 ///
 /// Returns a new secret, pending until a code of it is confirmed; starting again replaces a
-/// pending secret.
+/// pending secret. The caller's session must have signed in within the last 5 minutes, or the
+/// body gives the password: a stolen access token alone cannot lock the owner out.
 #[utoipa::path(
     post,
     path = "/v1/users/me/mfa/totp",
     tag = "mfa",
+    request_body(content = Option<ReauthenticationBody>, description = "Optional: the password, when the sign-in is older than 5 minutes."),
     security(("bearer_auth" = [])),
     responses(
         (status = 200, description = "The pending secret, for the authenticator app.", body = TotpEnrolmentView),
+        (status = 401, description = "- `invalid_credentials`: the password is wrong.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "- `reauthentication_required`: sign in again, or give the password.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "- `mfa_already_enabled`: remove the second factor first.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many wrong passwords.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
-pub async fn begin_totp(service: web::Data<AuthService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    let enrolment = service.begin_totp_enrolment(&caller.0).await?;
+pub async fn begin_totp(
+    service: web::Data<AuthService>,
+    caller: Authenticated,
+    client: ClientContext,
+    body: OptionalJson<ReauthenticationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let password = body.0.and_then(|body| body.password);
+    let enrolment = service.begin_totp_enrolment(&caller.0, password.as_deref(), &client.0).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TotpEnrolmentView { secret: enrolment.secret, otpauth_uri: enrolment.otpauth_uri }))
@@ -91,24 +124,28 @@ pub async fn confirm_totp(
 /// Remove the second factor
 ///
 /// With a current TOTP code or an unused recovery code. A pending enrolment is dropped without.
+/// The caller's session must have signed in within the last 5 minutes, or the body gives the
+/// password.
 #[utoipa::path(
     delete,
     path = "/v1/users/me/mfa/totp",
     tag = "mfa",
-    request_body = CodeBody,
+    request_body = RemovalBody,
     security(("bearer_auth" = [])),
     responses(
         (status = 204, description = "The second factor and its recovery codes are gone."),
         (status = 400, description = "- `invalid_mfa_code`: the code is wrong, spent or replayed.\n- `mfa_not_enabled`: there is no second factor to remove.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "- `rate_limited`: too many wrong codes.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "- `invalid_credentials`: the password is wrong.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "- `reauthentication_required`: sign in again, or give the password.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many wrong codes or passwords.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn remove_totp(
     service: web::Data<AuthService>,
     caller: Authenticated,
     client: ClientContext,
-    body: web::Json<CodeBody>,
+    body: web::Json<RemovalBody>,
 ) -> Result<HttpResponse, ApiError> {
-    service.remove_totp(&caller.0, &body.code, &client.0).await?;
+    service.remove_totp(&caller.0, &body.code, body.password.as_deref(), &client.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -114,12 +114,6 @@ async fn disabling_ends_every_session_at_once_and_is_audited_with_the_actor() {
         .times(1)
         .returning(move |_, _, _| Ok(live.clone()));
     mocks.revocations.expect_revoke_session().times(2).returning(|_, _| Ok(()));
-    mocks
-        .revocations
-        .expect_revoke_user_tokens()
-        .withf(move |id, _, _| *id == target_id)
-        .times(1)
-        .returning(|_, _, _| Ok(()));
     let actor = admin().user_id.to_string();
     mocks
         .audit
@@ -145,13 +139,25 @@ async fn disabling_ends_every_session_at_once_and_is_audited_with_the_actor() {
 }
 
 #[tokio::test]
-async fn removing_a_role_ends_the_live_access_tokens_and_granting_one_does_not() {
+async fn removing_a_role_ends_every_session_and_granting_one_does_not() {
     let target = verified_user(); // roles: reader
     for (roles, revokes) in [(vec![], 1), (vec!["reader".to_owned(), "writer".to_owned()], 0)] {
         let mut mocks = PortMocks::new();
         expect_found(&mut mocks, target.clone());
-        mocks.users.expect_set_roles().times(1).returning(|_, _, _| Ok(()));
-        mocks.revocations.expect_revoke_user_tokens().times(revokes).returning(|_, _, _| Ok(()));
+        let target_id = target.id;
+        let live = vec![session_of(&target)];
+        let mut order = mockall::Sequence::new();
+        mocks.users.expect_set_roles().times(1).in_sequence(&mut order).returning(|_, _, _| Ok(()));
+        // Every session, not a mark by the second of issue: a token issued in the very second
+        // of the removal must not keep the role.
+        mocks
+            .sessions
+            .expect_revoke_all_for_user()
+            .withf(move |id, reason, _| *id == target_id && *reason == RevocationReason::RoleRemoved)
+            .times(revokes)
+            .in_sequence(&mut order)
+            .returning(move |_, _, _| Ok(live.clone()));
+        mocks.revocations.expect_revoke_session().times(revokes).returning(|_, _| Ok(()));
         mocks.expect_audit(AuditEventKind::UserUpdatedByAdmin, 1);
 
         let request = UpdateUserRequest { roles: Some(roles), disabled: None };
@@ -170,6 +176,9 @@ async fn an_administrator_cannot_lock_themselves_out() {
     let requests = [
         UpdateUserRequest { roles: None, disabled: Some(true) },
         UpdateUserRequest { roles: Some(vec!["reader".to_owned()]), disabled: None },
+        // Granting oneself a role is refused too: a token that still claims `admin` after its
+        // owner lost it must not be able to give it back.
+        UpdateUserRequest { roles: Some(vec![ADMIN_ROLE.to_owned(), "writer".to_owned()]), disabled: None },
     ];
     for request in requests {
         let mut mocks = PortMocks::new();
@@ -200,7 +209,6 @@ async fn revoking_a_users_sessions_marks_each_and_is_audited() {
     let live = vec![session_of(&target)];
     mocks.sessions.expect_revoke_all_for_user().times(1).returning(move |_, _, _| Ok(live.clone()));
     mocks.revocations.expect_revoke_session().times(1).returning(|_, _| Ok(()));
-    mocks.revocations.expect_revoke_user_tokens().times(1).returning(|_, _, _| Ok(()));
     mocks
         .audit
         .expect_append()

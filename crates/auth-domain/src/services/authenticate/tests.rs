@@ -1,6 +1,7 @@
 //! Unit tests of the authenticate use cases, with every port mocked.
 
 use super::*;
+use crate::ports::RevocationCheck;
 use crate::services::test_support::{PortMocks, principal_in, session_of, verified_user};
 
 const ACCESS_TOKEN: &str = "header.claims.signature";
@@ -19,16 +20,14 @@ fn expect_token_verifies(mocks: &mut PortMocks) {
 async fn a_valid_token_of_a_live_session_authenticates_its_principal() {
     let mut mocks = PortMocks::new();
     let expected = expected_principal();
-    let (session_id, user_id, iat) = (expected.session_id, expected.user_id, expected.claims.iat);
+    let session_id = expected.session_id;
     expect_token_verifies(&mut mocks);
     mocks
         .revocations
-        .expect_is_token_revoked()
-        .withf(move |session, user, issued_at| {
-            *session == session_id && *user == user_id && issued_at.unix_timestamp() == iat
-        })
+        .expect_check_session()
+        .withf(move |session, _| *session == session_id)
         .times(1)
-        .returning(|_, _, _| Ok(false));
+        .returning(|_, _| Ok(RevocationCheck::Live));
 
     let principal = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect("the token is valid");
 
@@ -39,7 +38,7 @@ async fn a_valid_token_of_a_live_session_authenticates_its_principal() {
 async fn a_token_the_codec_rejects_is_invalid_without_asking_the_revocation_store() {
     let mut mocks = PortMocks::new();
     mocks.tokens.expect_verify().times(1).returning(|_| Err(TokenRejection::BadSignature));
-    mocks.revocations.expect_is_token_revoked().never();
+    mocks.revocations.expect_check_session().never();
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the token is refused");
 
@@ -50,7 +49,7 @@ async fn a_token_the_codec_rejects_is_invalid_without_asking_the_revocation_stor
 async fn a_valid_token_of_a_revoked_session_is_refused() {
     let mut mocks = PortMocks::new();
     expect_token_verifies(&mut mocks);
-    mocks.revocations.expect_is_token_revoked().times(1).returning(|_, _, _| Ok(true));
+    mocks.revocations.expect_check_session().times(1).returning(|_, _| Ok(RevocationCheck::Revoked));
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the session is revoked");
 
@@ -63,9 +62,9 @@ async fn a_token_whose_revocation_cannot_be_checked_is_refused() {
     expect_token_verifies(&mut mocks);
     mocks
         .revocations
-        .expect_is_token_revoked()
+        .expect_check_session()
         .times(1)
-        .returning(|_, _, _| Err(InfrastructureError::unavailable("the revocation store is down")));
+        .returning(|_, _| Err(InfrastructureError::unavailable("the revocation store is down")));
 
     let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("fail closed");
 

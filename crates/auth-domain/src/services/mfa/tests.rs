@@ -5,8 +5,10 @@ use crate::password::PasswordHash;
 use crate::ports::{PasswordCheck, TotpCredential};
 use crate::services::LoginOutcome;
 use crate::services::LoginRequest;
+use crate::session::Session;
 use crate::services::test_support::{
-    NOW, PortMocks, RANDOM_BYTES, allowed, principal_in, refused, request_context, session_of, verified_user,
+    NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, refused, request_context, session_of,
+    verified_user,
 };
 use crate::totp::step_at;
 
@@ -28,6 +30,13 @@ fn user_with_mfa() -> User {
 
 fn confirmed(last_used_step: Option<i64>) -> TotpCredential {
     TotpCredential { secret: secret(), confirmed: true, last_used_step }
+}
+
+/// The caller's session signed in `ago`: within the re-authentication window, no password is
+/// needed to change the second factor.
+fn expect_signed_in(mocks: &mut PortMocks, ago: time::Duration) {
+    let session = Session { created_at: NOW - ago, ..session_of(&verified_user()) };
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(session.clone())));
 }
 
 fn expect_user(mocks: &mut PortMocks, user: User) {
@@ -57,6 +66,7 @@ fn expect_challenge(mocks: &mut PortMocks, challenge: Option<MfaChallenge>) {
 #[tokio::test]
 async fn enrolment_stores_a_pending_secret_and_hands_out_its_uri() {
     let mut mocks = PortMocks::new();
+    expect_signed_in(&mut mocks, time::Duration::minutes(1));
     let user = verified_user();
     let user_id = user.id;
     expect_user(&mut mocks, user);
@@ -69,7 +79,7 @@ async fn enrolment_stores_a_pending_secret_and_hands_out_its_uri() {
 
     let enrolment = mocks
         .into_service()
-        .begin_totp_enrolment(&principal_in(&session_of(&verified_user())))
+        .begin_totp_enrolment(&principal_in(&session_of(&verified_user())), None, &request_context())
         .await
         .expect("enrolment starts");
 
@@ -85,7 +95,8 @@ async fn enrolment_is_refused_while_a_second_factor_is_on() {
     expect_user(&mut mocks, user_with_mfa());
     mocks.second_factors.expect_begin_totp().never();
 
-    let error = mocks.into_service().begin_totp_enrolment(&principal_in(&session_of(&verified_user()))).await;
+    let principal = principal_in(&session_of(&verified_user()));
+    let error = mocks.into_service().begin_totp_enrolment(&principal, None, &request_context()).await;
 
     assert!(matches!(error, Err(EnrolTotpError::AlreadyEnabled)), "{error:?}");
 }
@@ -199,7 +210,7 @@ async fn a_fresh_totp_code_completes_the_login_with_otp_in_amr() {
         .expect_create()
         .withf(|session, _, _| session.amr == ["pwd", "otp"])
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _| Ok(crate::ports::SessionCreation::Created));
     mocks
         .tokens
         .expect_sign()
@@ -276,7 +287,7 @@ async fn a_recovery_code_completes_the_login_once() {
     mocks.second_factors.expect_remaining_recovery_codes().returning(|_| Ok(9));
     mocks.second_factors.expect_consume_challenge().times(1).returning(|_| Ok(true));
     mocks.expect_live_sessions(&user, vec![session_of(&user)]);
-    mocks.sessions.expect_create().times(1).returning(|_, _, _| Ok(()));
+    mocks.sessions.expect_create().times(1).returning(|_, _, _| Ok(crate::ports::SessionCreation::Created));
     mocks.accept_signing();
     mocks
         .audit
@@ -349,6 +360,7 @@ async fn wrong_codes_are_throttled_like_passwords_under_a_limit_of_their_own() {
 #[tokio::test]
 async fn removal_takes_a_fresh_code_and_is_audited() {
     let mut mocks = PortMocks::new();
+    expect_signed_in(&mut mocks, time::Duration::minutes(1));
     mocks.allow_every_rate_limit();
     expect_user(&mut mocks, user_with_mfa());
     mocks.second_factors.expect_find_totp().returning(|_| Ok(Some(confirmed(None))));
@@ -357,12 +369,13 @@ async fn removal_takes_a_fresh_code_and_is_audited() {
     mocks.expect_audit(AuditEventKind::MfaDisabled, 1);
     let principal = principal_in(&session_of(&verified_user()));
 
-    mocks.into_service().remove_totp(&principal, &current_code(), &request_context()).await.expect("removed");
+    mocks.into_service().remove_totp(&principal, &current_code(), None, &request_context()).await.expect("removed");
 }
 
 #[tokio::test]
 async fn removal_with_a_wrong_code_removes_nothing() {
     let mut mocks = PortMocks::new();
+    expect_signed_in(&mut mocks, time::Duration::minutes(1));
     mocks.allow_every_rate_limit();
     expect_user(&mut mocks, user_with_mfa());
     mocks.second_factors.expect_find_totp().times(1).returning(|_| Ok(Some(confirmed(None))));
@@ -373,7 +386,68 @@ async fn removal_with_a_wrong_code_removes_nothing() {
     // A well-formed code, half a million away from the right one.
     let wrong = format!("{:06}", (current_code().parse::<u32>().expect("digits") + 500_000) % 1_000_000);
 
-    let error = mocks.into_service().remove_totp(&principal, &wrong, &request_context()).await;
+    let error = mocks.into_service().remove_totp(&principal, &wrong, None, &request_context()).await;
 
     assert!(matches!(error, Err(RemoveTotpError::InvalidCode)), "{error:?}");
+}
+
+// Re-authentication for a change of the second factor
+
+#[tokio::test]
+async fn enrolment_with_a_stale_sign_in_and_no_password_needs_reauthentication() {
+    let mut mocks = PortMocks::new();
+    expect_user(&mut mocks, verified_user());
+    expect_signed_in(&mut mocks, REAUTHENTICATION_WINDOW + time::Duration::seconds(1));
+    mocks.second_factors.expect_begin_totp().never();
+
+    let principal = principal_in(&session_of(&verified_user()));
+    let error = mocks.into_service().begin_totp_enrolment(&principal, None, &request_context()).await;
+
+    assert!(matches!(error, Err(EnrolTotpError::ReauthenticationRequired)), "{error:?}");
+}
+
+#[tokio::test]
+async fn enrolment_with_a_stale_sign_in_and_a_wrong_password_is_refused_and_counted() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    expect_user(&mut mocks, verified_user());
+    expect_signed_in(&mut mocks, time::Duration::days(1));
+    mocks.hasher.expect_verify().times(1).returning(|_, _| Ok(PasswordCheck::Mismatch));
+    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
+    mocks.second_factors.expect_begin_totp().never();
+
+    let principal = principal_in(&session_of(&verified_user()));
+    let error = mocks.into_service().begin_totp_enrolment(&principal, Some("not it"), &request_context()).await;
+
+    assert!(matches!(error, Err(EnrolTotpError::InvalidCredentials)), "{error:?}");
+}
+
+#[tokio::test]
+async fn enrolment_with_a_stale_sign_in_and_the_password_starts() {
+    let mut mocks = PortMocks::new();
+    mocks.allow_every_rate_limit();
+    expect_user(&mut mocks, verified_user());
+    expect_signed_in(&mut mocks, time::Duration::days(1));
+    mocks.hasher.expect_verify().times(1).returning(|_, _| Ok(PasswordCheck::Match { needs_rehash: false }));
+    mocks.second_factors.expect_begin_totp().times(1).returning(|_, _, _| Ok(true));
+
+    let principal = principal_in(&session_of(&verified_user()));
+    mocks
+        .into_service()
+        .begin_totp_enrolment(&principal, Some(STRONG_PASSWORD), &request_context())
+        .await
+        .expect("the password is a fresh proof");
+}
+
+#[tokio::test]
+async fn removal_with_a_stale_sign_in_and_no_password_needs_reauthentication() {
+    let mut mocks = PortMocks::new();
+    expect_user(&mut mocks, user_with_mfa());
+    expect_signed_in(&mut mocks, REAUTHENTICATION_WINDOW + time::Duration::seconds(1));
+    mocks.second_factors.expect_remove_totp().never();
+
+    let principal = principal_in(&session_of(&verified_user()));
+    let error = mocks.into_service().remove_totp(&principal, &current_code(), None, &request_context()).await;
+
+    assert!(matches!(error, Err(RemoveTotpError::ReauthenticationRequired)), "{error:?}");
 }

@@ -1,6 +1,7 @@
 //! Unit tests of token revocation and introspection, with every port mocked.
 
 use super::*;
+use crate::ports::RevocationCheck;
 use crate::ports::TokenRejection;
 use crate::services::test_support::{NOW, PortMocks, principal_in, request_context, session_of, verified_user};
 use crate::session::RefreshTokenRecord;
@@ -67,8 +68,8 @@ async fn a_live_access_token_introspects_as_its_claims_and_a_revoked_one_as_inac
     let signed = claims.clone();
     mocks.tokens.expect_verify().returning(move |_| Ok(signed.clone()));
     let mut revoked = false;
-    mocks.revocations.expect_is_token_revoked().returning(move |_, _, _| {
-        let answer = revoked;
+    mocks.revocations.expect_check_session().returning(move |_, _| {
+        let answer = if revoked { RevocationCheck::Revoked } else { RevocationCheck::Live };
         revoked = true;
         Ok(answer)
     });

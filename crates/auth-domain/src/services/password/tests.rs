@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::*;
 use crate::ids::SessionId;
 use crate::mail::QueuedMail;
-use crate::ports::{MailedToken, MockBreachedPasswords, OneTimeTokenRecord, PasswordCheck};
+use crate::ports::{MailedToken, MockBreachedPasswords, OneTimeTokenRecord, PasswordCheck, PasswordUpdate};
 use crate::services::test_support::{
     CLIENT_IP, Captured, NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, queued_mail, refusal,
     refused, request_context, session_of, verified_user,
@@ -56,11 +56,19 @@ fn is_password_changed_notice_to_ada(notice: Option<&QueuedMail>) -> bool {
 }
 
 /// Lets the new hash be stored, keeping the notice it is stored with.
+/// The notice a new password is stored with, and the session it keeps.
+fn new_password(update: &PasswordUpdate) -> Option<(&QueuedMail, Option<SessionId>)> {
+    match update {
+        PasswordUpdate::NewPassword { notice, keep } => Some((notice, *keep)),
+        PasswordUpdate::Rehash { .. } => None,
+    }
+}
+
 fn capture_notice_stored_with_the_hash(mocks: &mut PortMocks) -> Captured<Option<QueuedMail>> {
     let notice = Captured::new();
     let notice_by_mock = notice.clone();
-    mocks.users.expect_update_password_hash().times(1).returning(move |_, _, _, notice| {
-        notice_by_mock.keep(notice);
+    mocks.users.expect_update_password_hash().times(1).returning(move |_, _, _, update| {
+        notice_by_mock.keep(new_password(&update).map(|(notice, _)| notice.clone()));
         Ok(())
     });
     notice
@@ -89,7 +97,6 @@ fn expect_nothing_changed(mocks: &mut PortMocks) {
     mocks.sessions.expect_revoke_all_for_user().never();
     mocks.sessions.expect_revoke_all_for_user_except().never();
     mocks.revocations.expect_revoke_session().never();
-    mocks.revocations.expect_revoke_user_tokens().never();
     mocks.audit.expect_append().never();
     mocks.expect_no_mail_queued();
 }
@@ -412,7 +419,7 @@ async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_
             *id == user_id
                 && *hash == PasswordHash::new(NEW_HASH)
                 && *at == NOW
-                && is_password_changed_notice_to_ada(notice.as_ref())
+                && new_password(notice).is_some_and(|(notice, keep)| is_password_changed_notice_to_ada(Some(notice)) && keep.is_none())
         })
         .times(1)
         .in_sequence(&mut order)
@@ -425,7 +432,6 @@ async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_
         .in_sequence(&mut order)
         .returning(move |_, _, _| Ok(sessions.clone()));
     mocks.sessions.expect_revoke_all_for_user_except().never();
-    // The user mark covers tokens of earlier seconds; a mark per session covers this very second.
     for session_id in session_ids {
         mocks
             .revocations
@@ -434,15 +440,6 @@ async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_
             .times(1)
             .returning(|_, _| Ok(()));
     }
-    mocks
-        .revocations
-        .expect_revoke_user_tokens()
-        .withf(move |id, issued_before, until| {
-            *id == user_id && *issued_before == NOW && outlives_its_access_tokens(*until)
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(()));
     mocks
         .audit
         .expect_append()
@@ -473,7 +470,6 @@ async fn a_reset_queues_a_password_changed_notice_to_the_owner_with_the_new_hash
     mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
     let notice = capture_notice_stored_with_the_hash(&mut mocks);
     mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
-    mocks.revocations.expect_revoke_user_tokens().times(1).returning(|_, _, _| Ok(()));
     mocks.expect_audit(AuditEventKind::PasswordReset, 1);
     mocks.expect_no_mail_queued();
 
@@ -498,7 +494,6 @@ async fn a_reset_of_an_account_deleted_meanwhile_is_invalid_and_queues_nothing_e
     mocks.users.expect_update_password_hash().times(1).returning(|_, _, _, _| Err(UserRepositoryError::NotFound));
     mocks.sessions.expect_revoke_all_for_user().never();
     mocks.revocations.expect_revoke_session().never();
-    mocks.revocations.expect_revoke_user_tokens().never();
     mocks.audit.expect_append().never();
     mocks.expect_no_mail_queued();
 
@@ -543,7 +538,6 @@ async fn an_overloaded_hasher_makes_a_reset_answer_overloaded_without_storing_an
     mocks.hasher.expect_hash().times(1).returning(|_| Err(HashError::Overloaded));
     mocks.users.expect_update_password_hash().never();
     mocks.sessions.expect_revoke_all_for_user().never();
-    mocks.revocations.expect_revoke_user_tokens().never();
     mocks.audit.expect_append().never();
     mocks.expect_no_mail_queued();
 
@@ -635,7 +629,9 @@ async fn a_changed_password_is_stored_with_a_notice_to_the_owner_and_revokes_eve
             *id == user_id
                 && *hash == PasswordHash::new(NEW_HASH)
                 && *at == NOW
-                && is_password_changed_notice_to_ada(notice.as_ref())
+                && new_password(notice).is_some_and(|(notice, keep)| {
+                    is_password_changed_notice_to_ada(Some(notice)) && keep == Some(caller_session)
+                })
         })
         .times(1)
         .in_sequence(&mut order)
@@ -651,7 +647,6 @@ async fn a_changed_password_is_stored_with_a_notice_to_the_owner_and_revokes_eve
         .returning(move |_, _, _, _| Ok(others.clone()));
     mocks.sessions.expect_revoke_all_for_user().never();
     // A mark on the user would end the caller's session too.
-    mocks.revocations.expect_revoke_user_tokens().never();
     mocks.revocations.expect_revoke_session().withf(move |id, _| *id == caller_session).never();
     for other_id in other_ids {
         mocks

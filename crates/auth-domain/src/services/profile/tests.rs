@@ -209,14 +209,17 @@ async fn revoking_a_role_removes_only_that_role_and_ends_the_tokens_that_claim_i
         .withf(move |id, roles, _| *id == user_id && roles == [role("reader")])
         .times(1)
         .returning(|_, _, _| Ok(()));
+    // Every session ends (and is listed in the revocation feed), not only tokens of earlier
+    // seconds: a token issued in the second of the removal must not keep the role.
+    let live = vec![session_of(&verified_user())];
+    let live_id = live[0].id;
     mocks
-        .revocations
-        .expect_revoke_user_tokens()
-        .withf(move |id, issued_before, until| {
-            *id == user_id && *issued_before == NOW && *until >= NOW + time::Duration::minutes(15)
-        })
+        .sessions
+        .expect_revoke_all_for_user()
+        .withf(move |id, reason, _| *id == user_id && *reason == crate::session::RevocationReason::RoleRemoved)
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(move |_, _, _| Ok(live.clone()));
+    mocks.revocations.expect_revoke_session().withf(move |id, _| *id == live_id).times(1).returning(|_, _| Ok(()));
     mocks
         .audit
         .expect_append()
@@ -246,7 +249,6 @@ async fn a_wrong_password_deletes_nothing_and_counts_as_a_failed_login() {
     mocks.expect_audit(AuditEventKind::LoginFailed, 1);
     mocks.users.expect_delete().never();
     mocks.sessions.expect_revoke_all_for_user().never();
-    mocks.revocations.expect_revoke_user_tokens().never();
 
     let error = mocks.into_service().delete_account(&caller(), "wrong", &request_context()).await.expect_err("refused");
 
@@ -277,13 +279,6 @@ async fn a_deleted_account_has_every_token_revoked_before_the_row_goes() {
         .in_sequence(&mut order)
         .returning(|_, _, _| Ok(Vec::new()));
     mocks.revocations.expect_revoke_session().times(1).in_sequence(&mut order).returning(|_, _| Ok(()));
-    mocks
-        .revocations
-        .expect_revoke_user_tokens()
-        .withf(move |id, issued_before, _| *id == user_id && *issued_before == NOW)
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _, _| Ok(()));
     mocks.users.expect_delete().withf(move |id| *id == user_id).times(1).in_sequence(&mut order).returning(|_| Ok(()));
     mocks.expect_audit(AuditEventKind::UserDeleted, 1);
 

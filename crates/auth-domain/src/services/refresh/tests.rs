@@ -335,3 +335,27 @@ async fn refreshes_beyond_the_session_limit_are_rate_limited_without_rotating() 
 
     assert!(matches!(error, RefreshError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
 }
+
+#[tokio::test]
+async fn a_session_opened_before_the_accounts_credentials_changed_is_ended_not_refreshed() {
+    // A login in flight while a password reset completed, whose session the reset's revocation
+    // missed: refresh looks at the credentials version, whatever became of that revocation.
+    let mut mocks = PortMocks::new();
+    let user = User { credentials_version: 4, ..verified_user() };
+    let session = Session { credentials_version: 3, ..session_of(&user) };
+    let session_id = session.id;
+    expect_token_found(&mut mocks, &session, record_of(&session, None));
+    expect_user_and_limits(&mut mocks, user);
+    expect_no_tokens(&mut mocks);
+    mocks
+        .sessions
+        .expect_revoke()
+        .withf(move |id, reason, _| *id == session_id && *reason == RevocationReason::CredentialsChanged)
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    mocks.revocations.expect_revoke_session().withf(move |id, _| *id == session_id).times(1).returning(|_, _| Ok(()));
+
+    let error = mocks.into_service().refresh(presented().expose(), &request_context()).await.expect_err("stale");
+
+    assert!(matches!(error, RefreshError::InvalidRefreshToken), "got {error:?}");
+}
