@@ -110,15 +110,30 @@ struct Window {
 ///
 /// It keeps two fixed windows per key and weighs the previous one by how much of it still
 /// overlaps the sliding window, which smooths the burst a plain fixed window allows at its edge.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryRateLimiter {
     windows: Mutex<HashMap<String, Window>>,
     blocked_until: Mutex<HashMap<String, Instant>>,
+    max_keys: usize,
 }
+
+impl Default for InMemoryRateLimiter {
+    fn default() -> Self {
+        Self::with_max_keys(MAX_RATE_KEYS)
+    }
+}
+
+/// The most keys the limiter holds, counts and blocks each.
+pub const MAX_RATE_KEYS: usize = 100_000;
 
 impl InMemoryRateLimiter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A limiter holding at most `max_keys` counts and `max_keys` blocks.
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self { windows: Mutex::default(), blocked_until: Mutex::default(), max_keys }
     }
 
     fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {
@@ -212,6 +227,34 @@ mod tests {
         assert!(
             !limiter.hit("register:ip:203.0.113.7", hourly).await.expect("counted").allowed,
             "the hour is remembered"
+        );
+    }
+
+    /// Fresh keys cost an attacker nothing (any email, any address): a flood of them must neither
+    /// grow memory without bound nor push out the count the attacker has already run up.
+    #[tokio::test]
+    async fn a_flood_of_fresh_keys_neither_grows_the_limiter_past_its_cap_nor_resets_a_count() {
+        let limiter = InMemoryRateLimiter::with_max_keys(100);
+        let hourly = RateLimit::new(3, Duration::from_secs(3600));
+        for _ in 0..hourly.max {
+            assert!(limiter.hit("login-fail:email:victim@example.com", hourly).await.expect("counted").allowed);
+        }
+        limiter.block("login-backoff:email:victim@example.com", Duration::from_secs(600)).await.expect("blocked");
+
+        for n in 0..1_000 {
+            limiter.hit(&format!("login-fail:email:flood{n}@example.com"), hourly).await.expect("counted");
+            limiter.block(&format!("login-backoff:email:flood{n}@example.com"), Duration::from_secs(1)).await.expect("blocked");
+        }
+
+        assert!(limiter.windows.lock().expect("lock").len() <= 100, "the counts stay within the cap");
+        assert!(limiter.blocked_until.lock().expect("lock").len() <= 100, "the blocks stay within the cap");
+        assert!(
+            !limiter.hit("login-fail:email:victim@example.com", hourly).await.expect("decided").allowed,
+            "the victim's count survived the flood"
+        );
+        assert!(
+            limiter.blocked_for("login-backoff:email:victim@example.com").await.expect("answered").is_some(),
+            "the longer block survived the flood"
         );
     }
 }

@@ -151,6 +151,29 @@ pub async fn a_block_lapses_and_a_reset_lifts_it(limiter: &dyn RateLimiter) {
     assert_eq!(limiter.blocked_for(&lifted).await.expect("the limiter answers"), None);
 }
 
+/// A refusal names a wait in whole seconds (what `Retry-After` carries), and a hit made once it
+/// has passed is allowed, even by a caller who kept knocking in between: refused hits are not
+/// counted, so they cannot push the door further shut than the refusal said.
+pub async fn a_hit_made_once_the_named_wait_has_passed_is_allowed(limiter: &dyn RateLimiter) {
+    let limit = RateLimit::new(2, Duration::from_secs(2));
+    let key = unique("retry");
+    for used in 1..=limit.max {
+        assert!(limiter.hit(&key, limit).await.expect("counted").allowed, "hit {used} is allowed");
+    }
+    let refused = limiter.hit(&key, limit).await.expect("decided");
+    assert!(!refused.allowed, "{refused:?}");
+    assert_eq!(refused.reset_after.subsec_nanos(), 0, "a wait in whole seconds: {refused:?}");
+    assert!(refused.reset_after <= limit.window * 2, "{refused:?}");
+    for _ in 0..3 {
+        assert!(!limiter.hit(&key, limit).await.expect("decided").allowed, "still refused");
+    }
+
+    tokio::time::sleep(refused.reset_after).await;
+
+    let decision = limiter.hit(&key, limit).await.expect("counted");
+    assert!(decision.allowed, "waited {:?} as told: {decision:?}", refused.reset_after);
+}
+
 contract_tests! {
     backends: {
         in_memory => crate::backends::in_memory,
@@ -166,5 +189,6 @@ contract_tests! {
         events_are_forgotten_once_two_windows_have_passed,
         a_block_lasts_its_duration_and_never_shortens,
         a_block_lapses_and_a_reset_lifts_it,
+        a_hit_made_once_the_named_wait_has_passed_is_allowed,
     ],
 }
