@@ -423,23 +423,27 @@ impl RedisRateLimiter {
         Self::redis_key(self.store.prefix(), key).replacen("rate:", "block:", 1)
     }
 
-    async fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {
-        let operation = if count { "rate limit hit" } else { "rate limit peek" };
+    /// Runs the limiter script on `key` in `mode` (`hit`, `peek` or `undo`).
+    async fn run_script(
+        &self,
+        operation: &'static str,
+        key: &str,
+        limit: RateLimit,
+        mode: &'static str,
+    ) -> Result<(i64, i64, i64), InfrastructureError> {
         let key = self.key(key);
         // Windows are whole milliseconds on the server; a window shorter than that is one.
         let window_ms = u64::try_from(limit.window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let (allowed, remaining, reset_after_ms): (i64, i64, i64) = self
-            .store
+        self.store
             .run(operation, |mut connection| async move {
-                RATE_LIMIT_SCRIPT
-                    .key(key)
-                    .arg(limit.max)
-                    .arg(window_ms)
-                    .arg(u8::from(count))
-                    .invoke_async(&mut connection)
-                    .await
+                RATE_LIMIT_SCRIPT.key(key).arg(limit.max).arg(window_ms).arg(mode).invoke_async(&mut connection).await
             })
-            .await?;
+            .await
+    }
+
+    async fn decide(&self, key: &str, limit: RateLimit, count: bool) -> Result<RateDecision, InfrastructureError> {
+        let (operation, mode) = if count { ("rate limit hit", "hit") } else { ("rate limit peek", "peek") };
+        let (allowed, remaining, reset_after_ms) = self.run_script(operation, key, limit, mode).await?;
         let reply = || format!("[{allowed}, {remaining}, {reset_after_ms}]");
         let allowed = match allowed {
             0 => false,
@@ -449,30 +453,35 @@ impl RedisRateLimiter {
         let (Ok(remaining), Ok(reset_after_ms)) = (u32::try_from(remaining), u64::try_from(reset_after_ms)) else {
             return Err(self.store.unexpected_reply(operation, reply()));
         };
+        // Whole seconds, rounded up, as `Retry-After` carries them: waiting them is enough.
+        let reset_after = Duration::from_secs(reset_after_ms.div_ceil(1000).max(1));
         Ok(RateDecision {
             allowed,
             limit: limit.max,
             remaining: if allowed { remaining.min(limit.max) } else { 0 },
-            reset_after: Duration::from_millis(reset_after_ms).max(Duration::from_secs(1)),
+            reset_after,
         })
     }
 }
 
-/// Decides (and, when `ARGV[3]` is `1`, counts) one event under the hash `KEYS[1]` against a
-/// limit of `ARGV[1]` events per window of `ARGV[2]` milliseconds.
+/// Decides one event under the hash `KEYS[1]` against a limit of `ARGV[1]` events per window of
+/// `ARGV[2]` milliseconds; `ARGV[3]` says what to do: `hit` counts the event when it is allowed,
+/// `peek` only decides, `undo` takes back one counted event.
 ///
 /// The hash holds `window` (its length in ms), `index` (the current window's number since the
 /// epoch), `current` and `previous` (their counts). A hash written for another window length is
 /// ignored, as is one more than a window old. If the server clock went back (a failover to a
 /// skewed replica), the stored later window is kept as the current one, so the counts are not
-/// lost. Returns `{allowed (1 or 0), remaining, reset_after_ms}`, with the same arithmetic as the
-/// in-process limiter; a refused hit still counts.
+/// lost. Returns `{allowed (1 or 0), remaining, wait_ms}` with the same arithmetic as the
+/// in-process limiter, in whole milliseconds: an event fits while `previous × left + (current +
+/// 1) × window ≤ max × window` (`left`: what remains of this window); a refused hit is not
+/// counted, and its wait is the time until one more event fits.
 static RATE_LIMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local count = ARGV[3] == '1'
+local mode = ARGV[3]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -491,20 +500,54 @@ if tonumber(stored[1]) == window then
   end
 end
 
-local elapsed = math.max(now - index * window, 0)
-local overlap = 1 - elapsed / window
-local allowed = previous * overlap + current + 1 <= max
-if count then
-  current = current + 1
+local left = window - math.max(now - index * window, 0)
+local function save()
   redis.call('HSET', KEYS[1], 'window', window, 'index', index, 'current', current, 'previous', previous)
   redis.call('PEXPIRE', KEYS[1], 2 * window)
 end
 
-local remaining = 0
-if allowed then
-  remaining = math.max(max - math.ceil(previous * overlap + current), 0)
+if mode == 'undo' then
+  if current > 0 then
+    current = current - 1
+    save()
+  elseif previous > 0 then
+    previous = previous - 1
+    save()
+  end
+  return {1, 0, 0}
 end
-return {allowed and 1 or 0, remaining, math.max(window - elapsed, 1000)}
+
+local allowed = previous * left + (current + 1) * window <= max * window
+if allowed and mode == 'hit' then
+  current = current + 1
+  save()
+end
+
+local remaining, wait = 0, left
+if allowed then
+  remaining = math.max(max - math.ceil((previous * left + current * window) / window), 0)
+elseif current < max and previous > 0 then
+  wait = left - math.floor((max - current - 1) * window / previous)
+elseif max >= 1 and current > 0 then
+  wait = left + window - math.min(math.floor((max - 1) * window / current), window)
+else
+  wait = left + window
+end
+return {allowed and 1 or 0, remaining, math.max(wait, 0)}
+",
+    )
+});
+
+/// Blocks `KEYS[1]` for `ARGV[1]` milliseconds unless it is blocked already: returns -1 when it
+/// placed the block, else the milliseconds the existing one has left. One script, so that of
+/// concurrent claims exactly one places it.
+static CLAIM_BLOCK_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then
+  return -1
+end
+return redis.call('PTTL', KEYS[1])
 ",
     )
 });
@@ -517,6 +560,10 @@ impl RateLimiter for RedisRateLimiter {
 
     async fn peek(&self, key: &str, limit: RateLimit) -> Result<RateDecision, InfrastructureError> {
         self.decide(key, limit, false).await
+    }
+
+    async fn undo(&self, key: &str, limit: RateLimit) -> Result<(), InfrastructureError> {
+        self.run_script("rate limit undo", key, limit, "undo").await.map(|_| ())
     }
 
     async fn reset(&self, key: &str) -> Result<(), InfrastructureError> {
@@ -541,6 +588,20 @@ impl RateLimiter for RedisRateLimiter {
             })
             .await?;
         Ok(())
+    }
+
+    async fn claim_block(&self, key: &str, duration: Duration) -> Result<Option<Duration>, InfrastructureError> {
+        let key = self.block_key(key);
+        let milliseconds = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX).max(1);
+        let left_ms: i64 = self
+            .store
+            .run("rate limit claim block", |mut connection| async move {
+                CLAIM_BLOCK_SCRIPT.key(key).arg(milliseconds).invoke_async(&mut connection).await
+            })
+            .await?;
+        // -1: this call placed the block. A block that lapsed between the two commands of the
+        // script cannot happen (a script is atomic), but 0 or less would mean none is left.
+        Ok(u64::try_from(left_ms).ok().filter(|left| *left > 0).map(Duration::from_millis))
     }
 
     async fn blocked_for(&self, key: &str) -> Result<Option<Duration>, InfrastructureError> {
