@@ -44,7 +44,17 @@ pub struct RateLimitExceeded {
 /// (one subscriber's allocation, whose 2^64 addresses would otherwise each get a fresh count),
 /// and an IPv4-mapped IPv6 address as its IPv4 address. Text that is not an address is its own key.
 pub fn client_network(ip: &str) -> String {
-    ip.to_owned()
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
 }
 
 #[cfg(test)]
