@@ -455,7 +455,12 @@ fn the_back_off_starts_after_the_configured_allowance_and_doubles_up_to_a_cap() 
 async fn an_attempt_beyond_the_allowance_claims_the_back_off_its_failure_earns_before_the_check() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == FAILURE_KEY)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
     // Eleven failures since the last success: this attempt would be the twelfth, earning 2 s.
     mocks
         .rate_limiter
@@ -484,7 +489,12 @@ async fn an_attempt_beyond_the_allowance_claims_the_back_off_its_failure_earns_b
 async fn an_address_in_back_off_is_throttled_without_checking_the_password_and_its_attempt_given_back() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == FAILURE_KEY)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
     mocks
         .rate_limiter
         .expect_peek()
