@@ -28,7 +28,7 @@ pub use admin::{
     ADMIN_ROLE, AdminError, AuditFilter, AuditPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UpdateUserRequest, UserPage,
 };
 pub use authenticate::AuthenticateError;
-pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
+pub use login::{FAILURE_STREAK, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
 pub use mfa::{
     ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, REAUTHENTICATION_WINDOW, RemoveTotpError,
@@ -369,10 +369,14 @@ enum LimitError {
     Infrastructure(#[from] InfrastructureError),
 }
 
-/// Rate-limit keys, in one place so that two use cases sharing a limit share its key.
+/// Rate-limit keys, in one place so that two use cases sharing a limit share its key. Client
+/// addresses are keyed by their network ([`client_network`]): an IPv6 /64 counts as one client.
+///
+/// [`client_network`]: crate::rate_limit::client_network
 mod limit_keys {
     use crate::email::Email;
     use crate::ids::{SessionId, UserId};
+    use crate::rate_limit::client_network;
 
     pub fn login_failures(email: &str) -> String {
         format!("login-fail:email:{email}")
@@ -383,11 +387,11 @@ mod limit_keys {
     }
 
     pub fn login_ip(ip: &str) -> String {
-        format!("login:ip:{ip}")
+        format!("login:ip:{}", client_network(ip))
     }
 
     pub fn registration_ip(ip: &str) -> String {
-        format!("register:ip:{ip}")
+        format!("register:ip:{}", client_network(ip))
     }
 
     pub fn mail_to(email: &Email) -> String {
@@ -395,7 +399,7 @@ mod limit_keys {
     }
 
     pub fn client_auth_failures(ip: &str, client_id: &str) -> String {
-        format!("client-auth-fail:ip:{ip}:client:{client_id}")
+        format!("client-auth-fail:ip:{}:client:{client_id}", client_network(ip))
     }
 
     pub fn refresh_session(session_id: SessionId) -> String {

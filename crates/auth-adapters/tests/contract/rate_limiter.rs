@@ -33,7 +33,10 @@ fn assert_refused(decision: RateDecision) {
     assert!(!decision.allowed, "the event must be refused: {decision:?}");
     assert_eq!((decision.limit, decision.remaining), (LIMIT.max, 0), "{decision:?}");
     assert!(decision.reset_after > Duration::ZERO, "a refusal says how long to wait: {decision:?}");
-    assert!(decision.reset_after <= WINDOW, "no wait is longer than the window: {decision:?}");
+    // The honest wait for a window used up at its start is the rest of it and a third of the next
+    // (3/60 s: 80 s), until the previous window's weight lets one more in; never past two windows,
+    // when nothing counted is left.
+    assert!(decision.reset_after <= WINDOW * 2, "no wait is longer than two windows: {decision:?}");
 }
 
 pub async fn hits_are_allowed_up_to_the_limit_then_refused(limiter: &dyn RateLimiter) {
@@ -151,6 +154,61 @@ pub async fn a_block_lapses_and_a_reset_lifts_it(limiter: &dyn RateLimiter) {
     assert_eq!(limiter.blocked_for(&lifted).await.expect("the limiter answers"), None);
 }
 
+/// A refusal names a wait in whole seconds (what `Retry-After` carries), and a hit made once it
+/// has passed is allowed, even by a caller who kept knocking in between: refused hits are not
+/// counted, so they cannot push the door further shut than the refusal said.
+pub async fn a_hit_made_once_the_named_wait_has_passed_is_allowed(limiter: &dyn RateLimiter) {
+    let limit = RateLimit::new(2, Duration::from_secs(2));
+    let key = unique("retry");
+    for used in 1..=limit.max {
+        assert!(limiter.hit(&key, limit).await.expect("counted").allowed, "hit {used} is allowed");
+    }
+    let refused = limiter.hit(&key, limit).await.expect("decided");
+    assert!(!refused.allowed, "{refused:?}");
+    assert_eq!(refused.reset_after.subsec_nanos(), 0, "a wait in whole seconds: {refused:?}");
+    assert!(refused.reset_after <= limit.window * 2, "{refused:?}");
+    for _ in 0..3 {
+        assert!(!limiter.hit(&key, limit).await.expect("decided").allowed, "still refused");
+    }
+
+    tokio::time::sleep(refused.reset_after).await;
+
+    let decision = limiter.hit(&key, limit).await.expect("counted");
+    assert!(decision.allowed, "waited {:?} as told: {decision:?}", refused.reset_after);
+}
+
+/// An undone hit frees its place for another; an undo with nothing counted changes nothing.
+pub async fn an_undone_hit_frees_its_place(limiter: &dyn RateLimiter) {
+    let key = unique("undo");
+    limiter.undo(&key, LIMIT).await.expect("nothing to undo");
+    use_up(limiter, &key).await;
+    assert_refused(hit(limiter, &key).await);
+
+    limiter.undo(&key, LIMIT).await.expect("undone");
+
+    let decision = hit(limiter, &key).await;
+    assert!(decision.allowed, "the undone place is free again: {decision:?}");
+    assert_refused(hit(limiter, &key).await);
+}
+
+/// Of concurrent claims of one block exactly one places it; the others learn how long it lasts.
+pub async fn of_concurrent_claims_of_a_block_exactly_one_places_it(limiter: &dyn RateLimiter) {
+    for round in 0..RACE_ROUNDS {
+        let key = unique("claim");
+        let wait = Duration::from_secs(30);
+        let claim = || limiter.claim_block(&key, wait);
+        let (a, b, c, d) = tokio::join!(claim(), claim(), claim(), claim());
+        let claims = [a, b, c, d].map(|claim| claim.expect("the limiter answers"));
+        let placed = claims.iter().filter(|claim| claim.is_none()).count();
+        assert_eq!(placed, 1, "round {round}: {claims:?}");
+        for left in claims.iter().flatten() {
+            assert!(*left > Duration::from_secs(25) && *left <= wait, "round {round}: {left:?}");
+        }
+        let left = limiter.blocked_for(&key).await.expect("the limiter answers").expect("blocked");
+        assert!(left <= wait, "{left:?}");
+    }
+}
+
 contract_tests! {
     backends: {
         in_memory => crate::backends::in_memory,
@@ -166,5 +224,8 @@ contract_tests! {
         events_are_forgotten_once_two_windows_have_passed,
         a_block_lasts_its_duration_and_never_shortens,
         a_block_lapses_and_a_reset_lifts_it,
+        a_hit_made_once_the_named_wait_has_passed_is_allowed,
+        an_undone_hit_frees_its_place,
+        of_concurrent_claims_of_a_block_exactly_one_places_it,
     ],
 }

@@ -131,31 +131,39 @@ impl AuthService {
             email.as_ref().map_or_else(|| request.email.trim().to_lowercase(), |email| email.as_str().to_owned());
         let failure_key = limit_keys::login_failures(&attempted);
         let backoff_key = limit_keys::login_backoff(&attempted);
-
-        if let Some(exceeded) =
-            self.failure_throttle(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?
-        {
-            self.audit(AuditEventKind::LoginThrottled, None, None, context, json!({})).await?;
-            return Err(LoginError::RateLimited(exceeded));
-        }
+        let limit = self.policy.rate_limits.login_failures_per_email;
 
         let user = match &email {
             Some(email) => self.ports.users.find_by_email(email).await?,
             None => None,
         };
-        let Some(user) = user else {
-            self.ports.hasher.verify_dummy(&password).await?;
-            self.record_login_failure(&failure_key, &backoff_key, None, context).await?;
-            return Err(LoginError::InvalidCredentials);
+        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
+            // The row names the account the attempt was aimed at, so that administrators find it
+            // by user; the answer is the same for a known and an unknown address.
+            self.audit(AuditEventKind::LoginThrottled, user.as_ref().map(|user| user.id), None, context, json!({}))
+                .await?;
+            return Err(LoginError::RateLimited(exceeded));
+        }
+        let check = match &user {
+            Some(user) => self.ports.hasher.verify(&password, &user.password_hash).await,
+            None => self.ports.hasher.verify_dummy(&password).await.map(|()| PasswordCheck::Mismatch),
         };
-        let needs_rehash = match self.ports.hasher.verify(&password, &user.password_hash).await? {
-            PasswordCheck::Match { needs_rehash } => needs_rehash,
-            PasswordCheck::Mismatch => {
-                self.record_login_failure(&failure_key, &backoff_key, Some(&user), context).await?;
+        let check = match check {
+            Ok(check) => check,
+            Err(error) => {
+                // No password was checked: the reserved attempt is not a failure.
+                self.release_attempt(limit, &failure_key).await?;
+                return Err(error.into());
+            }
+        };
+        let (user, needs_rehash) = match (user, check) {
+            (Some(user), PasswordCheck::Match { needs_rehash }) => (user, needs_rehash),
+            (user, _) => {
+                self.record_login_failure(&backoff_key, user.as_ref(), context).await?;
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        self.clear_failures(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?;
+        self.clear_failures(limit, &failure_key, &backoff_key).await?;
         if user.disabled {
             return Err(LoginError::AccountDisabled);
         }
@@ -286,43 +294,78 @@ impl AuthService {
     ) -> Result<PasswordConfirmation, HashError> {
         let failure_key = limit_keys::login_failures(user.email.as_str());
         let backoff_key = limit_keys::login_backoff(user.email.as_str());
-        if let Some(exceeded) =
-            self.failure_throttle(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key).await?
-        {
+        let limit = self.policy.rate_limits.login_failures_per_email;
+        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
             return Ok(PasswordConfirmation::Throttled(exceeded));
         }
-        match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await? {
+        let check = match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await {
+            Ok(check) => check,
+            Err(error) => {
+                self.release_attempt(limit, &failure_key).await?;
+                return Err(error);
+            }
+        };
+        match check {
             PasswordCheck::Match { .. } => {
-                self.clear_failures(self.policy.rate_limits.login_failures_per_email, &failure_key, &backoff_key)
-                    .await?;
+                self.clear_failures(limit, &failure_key, &backoff_key).await?;
                 Ok(PasswordConfirmation::Confirmed)
             }
             PasswordCheck::Mismatch => {
-                self.record_login_failure(&failure_key, &backoff_key, Some(user), context).await?;
+                self.record_login_failure(&backoff_key, Some(user), context).await?;
                 Ok(PasswordConfirmation::Wrong)
             }
         }
     }
 
-    /// Whether attempts counted under `failure_key` (a password for an address, a second-factor
-    /// code for an account) must wait: more recent failures than `limit`, or a back-off still
-    /// running.
-    pub(super) async fn failure_throttle(
+    /// Reserves one attempt at a secret (a password for an address, a second-factor code for an
+    /// account) before it is checked; `Some` is a refusal, and nothing may be checked then.
+    ///
+    /// The attempt is counted first, under `failure_key` and `limit`, atomically: of any number of
+    /// concurrent attempts at most the allowance gets checked, where "peek, check, then count"
+    /// let all of them past the peek. A success clears the count ([`AuthService::clear_failures`]);
+    /// a check that cannot be made gives the attempt back ([`AuthService::release_attempt`]).
+    ///
+    /// Beyond the allowance, failures since the last success (their streak, under `backoff_key`)
+    /// earn a back-off: each further attempt first claims, atomically, the wait its own failure
+    /// would earn, so concurrent attempts cannot slip through one back-off together.
+    pub(super) async fn reserve_attempt(
         &self,
         limit: Option<RateLimit>,
         failure_key: &str,
         backoff_key: &str,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
         let Some(limit) = limit else { return Ok(None) };
-        let decision = self.ports.rate_limiter.peek(failure_key, limit).await?;
+        let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
         if let Some(exceeded) = decision.exceeded() {
             return Ok(Some(exceeded));
         }
-        let waiting = self.ports.rate_limiter.blocked_for(backoff_key).await?;
-        Ok(waiting.map(|wait| RateLimitExceeded { limit: limit.max, retry_after: wait }))
+        let streak = self.ports.rate_limiter.peek(backoff_key, FAILURE_STREAK).await?;
+        let failures = FAILURE_STREAK.max.saturating_sub(streak.remaining);
+        let Some(wait) = backoff_after(failures.saturating_add(1), limit.max) else { return Ok(None) };
+        match self.ports.rate_limiter.claim_block(backoff_key, wait).await? {
+            None => Ok(None),
+            Some(left) => {
+                self.ports.rate_limiter.undo(failure_key, limit).await?;
+                Ok(Some(RateLimitExceeded { limit: limit.max, retry_after: whole_seconds_up(left) }))
+            }
+        }
     }
 
-    /// Forgets the failures and the back-off counted under these keys, after a proven secret.
+    /// Gives back an attempt reserved by [`AuthService::reserve_attempt`] whose secret could not
+    /// be checked (the hasher was overloaded, a store failed): it was no failure.
+    pub(super) async fn release_attempt(
+        &self,
+        limit: Option<RateLimit>,
+        failure_key: &str,
+    ) -> Result<(), InfrastructureError> {
+        match limit {
+            Some(limit) => self.ports.rate_limiter.undo(failure_key, limit).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets the failures, their streak and the back-off counted under these keys, after a
+    /// proven secret.
     pub(super) async fn clear_failures(
         &self,
         limit: Option<RateLimit>,
@@ -336,47 +379,52 @@ impl AuthService {
         Ok(())
     }
 
-    /// Counts one failure under `limit`, and starts the back-off it earns.
+    /// Counts one failure in the streak under `backoff_key`; the failure itself was counted
+    /// under `limit` when its attempt was reserved.
     pub(super) async fn count_failure(
         &self,
         limit: Option<RateLimit>,
-        failure_key: &str,
         backoff_key: &str,
     ) -> Result<(), InfrastructureError> {
-        if let Some(limit) = limit {
-            let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
-            let failures = limit.max.saturating_sub(decision.remaining);
-            if let Some(wait) = backoff_after(failures) {
-                self.ports.rate_limiter.block(backoff_key, wait).await?;
-            }
+        if limit.is_some() {
+            self.ports.rate_limiter.hit(backoff_key, FAILURE_STREAK).await?;
         }
         Ok(())
     }
 
     pub(super) async fn record_login_failure(
         &self,
-        failure_key: &str,
         backoff_key: &str,
         user: Option<&crate::user::User>,
         context: &RequestContext,
     ) -> Result<(), InfrastructureError> {
-        self.count_failure(self.policy.rate_limits.login_failures_per_email, failure_key, backoff_key).await?;
+        self.count_failure(self.policy.rate_limits.login_failures_per_email, backoff_key).await?;
         let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
         self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
             .await
     }
 }
 
-/// Failed logins an address may have before each further failure makes it wait.
-pub const FAILURES_BEFORE_BACKOFF: u32 = 5;
+/// The failures since the last success that the back-off counts: a count that only a success
+/// (or a day or two without failures) clears, so that the back-off keeps growing while an
+/// attacker trickles guesses in at the pace the window allows.
+pub const FAILURE_STREAK: RateLimit = RateLimit::new(1_000_000, std::time::Duration::from_secs(24 * 3600));
 /// The longest wait one failure imposes.
 pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// The wait after the `failures`th recent failure: none for the first few, then 1 s, doubling.
-pub fn backoff_after(failures: u32) -> Option<std::time::Duration> {
-    let beyond = failures.checked_sub(FAILURES_BEFORE_BACKOFF).filter(|beyond| *beyond > 0)?;
+/// The wait the `failures`th failure in a streak earns, where `allowance` failures are free
+/// (the configured count of the limit, e.g. AUTH_RATE_LOGIN_EMAIL's 10): none up to it, then
+/// 1 s, doubling, at most [`MAX_BACKOFF`].
+pub fn backoff_after(failures: u32, allowance: u32) -> Option<std::time::Duration> {
+    let beyond = failures.checked_sub(allowance).filter(|beyond| *beyond > 0)?;
     let seconds = 1u64.checked_shl(beyond - 1).unwrap_or(u64::MAX);
     Some(std::time::Duration::from_secs(seconds).min(MAX_BACKOFF))
+}
+
+/// A wait rounded up to whole seconds, as `Retry-After` carries it: a caller that waits it finds
+/// the wait over.
+fn whole_seconds_up(wait: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
 }
 
 #[cfg(test)]

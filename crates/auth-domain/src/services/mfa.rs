@@ -247,7 +247,7 @@ impl AuthService {
             .ok_or(ConfirmTotpError::NotPending)?;
         let (failure_key, backoff_key) = mfa_keys(&user);
         if let Some(exceeded) =
-            self.failure_throttle(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
+            self.reserve_attempt(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
         {
             return Err(ConfirmTotpError::RateLimited(exceeded));
         }
@@ -417,12 +417,18 @@ impl AuthService {
         now: OffsetDateTime,
     ) -> Result<SecondFactorCheck, InfrastructureError> {
         let (failure_key, backoff_key) = mfa_keys(user);
-        if let Some(exceeded) =
-            self.failure_throttle(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
-        {
+        let limit = self.policy.rate_limits.mfa_failures_per_user;
+        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
             return Ok(SecondFactorCheck::Throttled(exceeded));
         }
-        let passed = self.spend_second_factor(user, code, now).await?;
+        let passed = match self.spend_second_factor(user, code, now).await {
+            Ok(passed) => passed,
+            Err(error) => {
+                // No code was checked: the reserved attempt is not a failure.
+                self.release_attempt(limit, &failure_key).await?;
+                return Err(error);
+            }
+        };
         match passed {
             Some(factor) => {
                 self.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
@@ -462,8 +468,8 @@ impl AuthService {
     }
 
     async fn record_mfa_failure(&self, user: &User, context: &RequestContext) -> Result<(), InfrastructureError> {
-        let (failure_key, backoff_key) = mfa_keys(user);
-        self.count_failure(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
+        let (_, backoff_key) = mfa_keys(user);
+        self.count_failure(self.policy.rate_limits.mfa_failures_per_user, &backoff_key).await?;
         self.audit(AuditEventKind::LoginFailed, Some(user.id), None, context, json!({ "reason": "wrong_mfa_code" }))
             .await
     }

@@ -91,14 +91,16 @@ impl AuthService {
         })
     }
 
-    /// Whether a resource-server client claiming `client_id` from this address must wait before
-    /// its credentials are even checked: too many failed authentications of that id from there
-    /// recently. Successful calls (a verifier polls the revocation feed every few seconds) never
-    /// count.
+    /// Reserves one authentication attempt of a resource-server client claiming `client_id` from
+    /// this address, before its credentials are checked; `Some` is a refusal (too many failures of
+    /// that id from there recently), and nothing may be checked then. Counting first makes the
+    /// allowance hold against concurrent guesses; [`AuthService::settle_client_auth_attempt`]
+    /// gives a success its attempt back, so successful calls (a verifier polls the revocation
+    /// feed every few seconds) never count.
     ///
     /// # Errors
     /// Only infrastructure failures.
-    pub async fn client_auth_throttle(
+    pub async fn reserve_client_auth_attempt(
         &self,
         client_id: &str,
         context: &RequestContext,
@@ -107,21 +109,27 @@ impl AuthService {
         else {
             return Ok(None);
         };
-        Ok(self.ports.rate_limiter.peek(&limit_keys::client_auth_failures(ip, client_id), limit).await?.exceeded())
+        Ok(self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client_id), limit).await?.exceeded())
     }
 
-    /// Counts a failed authentication of `client_id` from this address (see
-    /// [`AuthService::client_auth_throttle`]).
+    /// Settles an attempt reserved by [`AuthService::reserve_client_auth_attempt`]: an admitted
+    /// client gets it back; a failure stays counted, and is logged.
     ///
     /// # Errors
     /// Only infrastructure failures.
-    pub async fn record_client_auth_failure(
+    pub async fn settle_client_auth_attempt(
         &self,
         client_id: &str,
         context: &RequestContext,
+        admitted: bool,
     ) -> Result<(), InfrastructureError> {
-        if let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref()) {
-            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client_id), limit).await?;
+        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
+        else {
+            return Ok(());
+        };
+        if admitted {
+            self.ports.rate_limiter.undo(&limit_keys::client_auth_failures(ip, client_id), limit).await?;
+        } else {
             tracing::warn!(client.ip = %ip, client.id = %client_id, "a resource-server client failed to authenticate");
         }
         Ok(())

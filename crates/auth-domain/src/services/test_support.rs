@@ -94,6 +94,8 @@ impl PortMocks {
         self.rate_limiter.expect_reset().returning(|_| Ok(()));
         self.rate_limiter.expect_blocked_for().returning(|_| Ok(None));
         self.rate_limiter.expect_block().returning(|_, _| Ok(()));
+        self.rate_limiter.expect_claim_block().returning(|_, _| Ok(None));
+        self.rate_limiter.expect_undo().returning(|_, _| Ok(()));
     }
 
     /// Expects exactly `times` audit events of `kind`; an event of a kind no test expects panics.

@@ -48,8 +48,9 @@ impl IntrospectionClients {
         admitted
     }
 
-    /// Authenticates the calling client: refused at once while its id is throttled at its
-    /// address for failed attempts, and a failure counted against that id and address.
+    /// Authenticates the calling client: each attempt is counted against its id and address
+    /// before the secret is compared (refused at once past the allowance), and a success gives
+    /// it back.
     pub(crate) async fn authenticate(
         &self,
         request: &HttpRequest,
@@ -61,11 +62,12 @@ impl IntrospectionClients {
             // lock out the well-configured ones at its address.
             return Err(ClientAuthError::Rejected);
         };
-        if let Some(exceeded) = service.client_auth_throttle(&id, &client.0).await? {
+        if let Some(exceeded) = service.reserve_client_auth_attempt(&id, &client.0).await? {
             return Err(ClientAuthError::Throttled(exceeded));
         }
-        if !self.admit(&id, &secret) {
-            service.record_client_auth_failure(&id, &client.0).await?;
+        let admitted = self.admit(&id, &secret);
+        service.settle_client_auth_attempt(&id, &client.0, admitted).await?;
+        if !admitted {
             return Err(ClientAuthError::Rejected);
         }
         Ok(())

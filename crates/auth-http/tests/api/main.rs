@@ -12,6 +12,7 @@ mod helpers;
 mod hygiene;
 mod infra;
 mod keys;
+mod limits;
 mod logout;
 mod mfa;
 mod nginx;

@@ -72,7 +72,7 @@ async fn confirm(app: &TestApp, tokens: &Tokens, code: &str) -> reqwest::Respons
 
 /// Enables TOTP on `tokens`' account with the code of the current step; returns the secret and
 /// the recovery codes.
-async fn enable(app: &TestApp, tokens: &Tokens) -> (String, Vec<String>) {
+pub async fn enable(app: &TestApp, tokens: &Tokens) -> (String, Vec<String>) {
     let (secret, _) = begin(app, tokens).await;
     let response = confirm(app, tokens, &totp(&secret, current_step())).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -83,7 +83,7 @@ async fn enable(app: &TestApp, tokens: &Tokens) -> (String, Vec<String>) {
 }
 
 /// Logs in with the password; returns the `mfa_token` of the challenge.
-async fn password_step(app: &TestApp, email: &str) -> String {
+pub async fn password_step(app: &TestApp, email: &str) -> String {
     let response = app.login(email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -95,7 +95,7 @@ async fn password_step(app: &TestApp, email: &str) -> String {
     body["mfa_token"].as_str().expect("an mfa_token").to_owned()
 }
 
-async fn second_step(app: &TestApp, mfa_token: &str, code: &str) -> reqwest::Response {
+pub async fn second_step(app: &TestApp, mfa_token: &str, code: &str) -> reqwest::Response {
     app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mfa_token, "code": code })).await
 }
 

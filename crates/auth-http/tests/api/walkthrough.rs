@@ -216,16 +216,22 @@ async fn too_many_failed_logins_for_one_email_are_throttled() {
     assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
+/// Past the allowance, failures since the last success earn a back-off of their own, which
+/// outlasts the window: an attacker who waits the window out still waits longer each time.
 #[tokio::test]
-async fn repeated_failures_for_one_email_back_off_exponentially() {
-    let app = crate::helpers::spawn_app_with(&[("AUTH_RATE_LOGIN_EMAIL", "20/15m")]).await;
+async fn failures_beyond_the_allowance_back_off_exponentially_until_a_success() {
+    let app = crate::helpers::spawn_app_with(&[("AUTH_RATE_LOGIN_EMAIL", "2/1s")]).await;
     app.signed_in_user("ken@example.com").await;
-    let free = auth_domain::services::FAILURES_BEFORE_BACKOFF;
-    for _ in 0..=free {
+    for _ in 0..2 {
         let failed = app.login("ken@example.com", "wrong-password-attempt").await;
-        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "within the allowance");
     }
-    // The failure after the free ones imposed a 1 s wait: even the right password waits.
+    assert_eq!(app.login("ken@example.com", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Two windows later the window has forgotten them; the streak has not: the third failure
+    // earns a 1 s wait, which even the right password honours.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.login("ken@example.com", "wrong-password-attempt").await.status(), StatusCode::UNAUTHORIZED);
     let waiting = app.login("ken@example.com", PASSWORD).await;
     assert_eq!(waiting.headers()["retry-after"], "1");
     assert_problem(waiting, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;

@@ -41,31 +41,41 @@ fn backoff_key_of(failure_key: &str) -> String {
     failure_key.replacen("login-fail:", "login-backoff:", 1)
 }
 
-/// Lets the attempt through the per-IP limit and the failed-attempts limit and back-off of its
-/// email; a success may lift the back-off.
+/// Lets the attempt through the per-IP limit, and reserves it under the failed-attempts limit of
+/// its email, counted before the password is checked; the failures since the last success are
+/// few, so no back-off applies. A success may lift the back-off.
 fn expect_limits_allow(mocks: &mut PortMocks, failure_key: &'static str) {
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks
-        .rate_limiter
-        .expect_peek()
-        .withf(move |key, _| key == failure_key)
-        .times(1)
-        .returning(|_, limit| Ok(allowed(limit)));
-    let backoff_key = backoff_key_of(failure_key);
-    mocks.rate_limiter.expect_blocked_for().withf(move |key| key == backoff_key).times(1).returning(|_| Ok(None));
-    let backoff_key = backoff_key_of(failure_key);
-    mocks.rate_limiter.expect_reset().withf(move |key| key == backoff_key).returning(|_| Ok(()));
-}
-
-fn expect_failure_counted(mocks: &mut PortMocks, failure_key: &'static str) {
     mocks
         .rate_limiter
         .expect_hit()
         .withf(move |key, _| key == failure_key)
         .times(1)
         .returning(|_, limit| Ok(allowed(limit)));
+    let backoff_key = backoff_key_of(failure_key);
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .withf(move |key, limit| key == backoff_key && *limit == FAILURE_STREAK)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    mocks.rate_limiter.expect_claim_block().never();
+    let backoff_key = backoff_key_of(failure_key);
+    mocks.rate_limiter.expect_reset().withf(move |key| key == backoff_key).returning(|_| Ok(()));
+}
+
+/// The failure joins the streak the back-off counts; the reservation already counted it under
+/// the limit.
+fn expect_failure_counted(mocks: &mut PortMocks, failure_key: &'static str) {
+    let backoff_key = backoff_key_of(failure_key);
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(move |key, limit| key == backoff_key && *limit == FAILURE_STREAK)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
     mocks.rate_limiter.expect_reset().never();
-    mocks.rate_limiter.expect_block().never();
+    mocks.rate_limiter.expect_undo().never();
 }
 
 fn expect_user_found(mocks: &mut PortMocks, user: User) {
@@ -332,18 +342,23 @@ async fn a_wrong_password_for_an_unverified_or_disabled_account_reveals_nothing_
 }
 
 #[tokio::test]
-async fn a_throttled_email_is_refused_and_audited_without_checking_the_password() {
+async fn a_throttled_email_is_refused_and_audited_under_its_account_without_checking_the_password() {
     let mut mocks = PortMocks::new();
+    let user_id = verified_user().id;
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_peek().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(refused()));
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
-    mocks.users.expect_find_by_email().never();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(refused()));
+    mocks.rate_limiter.expect_peek().never();
+    expect_user_found(&mut mocks, verified_user());
     mocks.hasher.expect_verify().never();
     mocks.hasher.expect_verify_dummy().never();
     mocks
         .audit
         .expect_append()
-        .withf(|event| event.kind == AuditEventKind::LoginThrottled && event.ip.as_deref() == Some(CLIENT_IP))
+        .withf(move |event| {
+            event.kind == AuditEventKind::LoginThrottled
+                && event.ip.as_deref() == Some(CLIENT_IP)
+                && event.user_id == Some(user_id)
+        })
         .times(1)
         .returning(|_| Ok(()));
     expect_no_session(&mut mocks);
@@ -416,7 +431,9 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_on_login() {
 async fn an_overloaded_hasher_during_login_answers_overloaded_without_counting_a_failure() {
     let mut mocks = PortMocks::new();
     expect_limits_allow(&mut mocks, FAILURE_KEY);
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).never();
+    // The attempt was reserved before the hash; unchecked, it is given back.
+    mocks.rate_limiter.expect_undo().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(()));
+    mocks.rate_limiter.expect_hit().withf(|_, limit| *limit == FAILURE_STREAK).never();
     expect_user_found(&mut mocks, verified_user());
     mocks.hasher.expect_verify().times(1).returning(|_, _| Err(HashError::Overloaded));
     mocks.audit.expect_append().never();
@@ -428,30 +445,41 @@ async fn an_overloaded_hasher_during_login_answers_overloaded_without_counting_a
 }
 
 #[test]
-fn the_back_off_starts_after_a_few_failures_and_doubles_up_to_a_cap() {
+fn the_back_off_starts_after_the_configured_allowance_and_doubles_up_to_a_cap() {
     use std::time::Duration;
-    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF), None);
-    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 1), Some(Duration::from_secs(1)));
-    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 2), Some(Duration::from_secs(2)));
-    assert_eq!(backoff_after(FAILURES_BEFORE_BACKOFF + 4), Some(Duration::from_secs(8)));
-    assert_eq!(backoff_after(u32::MAX), Some(MAX_BACKOFF));
+    // AUTH_RATE_LOGIN_EMAIL's count, not a constant: the contract's 10 failures are free.
+    assert_eq!(backoff_after(10, 10), None);
+    assert_eq!(backoff_after(11, 10), Some(Duration::from_secs(1)));
+    assert_eq!(backoff_after(12, 10), Some(Duration::from_secs(2)));
+    assert_eq!(backoff_after(14, 10), Some(Duration::from_secs(8)));
+    assert_eq!(backoff_after(4, 3), Some(Duration::from_secs(1)), "a lower configured count starts sooner");
+    assert_eq!(backoff_after(u32::MAX, 10), Some(MAX_BACKOFF));
 }
 
 #[tokio::test]
-async fn a_failure_beyond_the_free_ones_blocks_the_address_for_its_back_off() {
+async fn an_attempt_beyond_the_allowance_claims_the_back_off_its_failure_earns_before_the_check() {
     let mut mocks = PortMocks::new();
-    expect_limits_allow(&mut mocks, FAILURE_KEY);
-    // This failure is the seventh within the window: the address waits 2 s before the next try.
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, limit| {
-        Ok(RateDecision { remaining: limit.max - (FAILURES_BEFORE_BACKOFF + 2), ..allowed(limit) })
-    });
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == FAILURE_KEY)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    // Eleven failures since the last success: this attempt would be the twelfth, earning 2 s.
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .times(1)
+        .returning(|_, limit| Ok(RateDecision { remaining: limit.max - 11, ..allowed(limit) }));
     let backoff_key = backoff_key_of(FAILURE_KEY);
     mocks
         .rate_limiter
-        .expect_block()
+        .expect_claim_block()
         .withf(move |key, wait| key == backoff_key && *wait == std::time::Duration::from_secs(2))
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| Ok(None));
+    expect_failure_counted(&mut mocks, FAILURE_KEY);
     expect_user_found(&mut mocks, verified_user());
     expect_password_checked(&mut mocks, PasswordCheck::Mismatch);
     mocks.expect_audit(AuditEventKind::LoginFailed, 1);
@@ -463,14 +491,26 @@ async fn a_failure_beyond_the_free_ones_blocks_the_address_for_its_back_off() {
 }
 
 #[tokio::test]
-async fn an_address_in_back_off_is_throttled_without_checking_the_password() {
+async fn an_address_in_back_off_is_throttled_without_checking_the_password_and_its_attempt_given_back() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_peek().times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_blocked_for().times(1).returning(|_| Ok(Some(std::time::Duration::from_secs(3))));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == FAILURE_KEY)
+        .times(1)
+        .returning(|_, limit| Ok(allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_peek()
+        .times(1)
+        .returning(|_, limit| Ok(RateDecision { remaining: limit.max - 12, ..allowed(limit) }));
+    // Another attempt holds the back-off: 2.2 s left, which the caller is told as 3 whole seconds.
+    mocks.rate_limiter.expect_claim_block().times(1).returning(|_, _| Ok(Some(std::time::Duration::from_millis(2200))));
+    mocks.rate_limiter.expect_undo().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(()));
     mocks.hasher.expect_verify().never();
     mocks.hasher.expect_verify_dummy().never();
-    mocks.users.expect_find_by_email().never();
+    expect_user_found(&mut mocks, verified_user());
     mocks.expect_audit(AuditEventKind::LoginThrottled, 1);
 
     let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("throttled");

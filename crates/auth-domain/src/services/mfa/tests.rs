@@ -340,8 +340,8 @@ async fn a_password_changed_since_the_challenge_voids_it() {
 #[tokio::test]
 async fn wrong_codes_are_throttled_like_passwords_under_a_limit_of_their_own() {
     let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key.starts_with("mfa-fail:user:")).returning(|_, _| Ok(refused()));
     mocks.rate_limiter.expect_hit().returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_peek().withf(|key, _| key.starts_with("mfa-fail:user:")).returning(|_, _| Ok(refused()));
     let user = user_with_mfa();
     let (token, challenge) = challenge_for(&user);
     expect_challenge(&mut mocks, Some(challenge));

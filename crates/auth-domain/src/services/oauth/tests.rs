@@ -194,48 +194,55 @@ async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_l
     assert_eq!(second.next, FeedPosition::CaughtUp(NOW));
 }
 
+const CLIENT_AUTH_KEY: &str = "client-auth-fail:ip:203.0.113.7:client:gateway";
+
+/// Counted before the secret is compared, so that concurrent guesses cannot all pass a peek.
 #[tokio::test]
-async fn client_authentication_failures_are_counted_and_looked_up_under_the_address_and_client_id() {
+async fn a_client_authentication_attempt_is_counted_before_the_check_and_a_failure_stays_counted() {
     let mut mocks = PortMocks::new();
-    mocks
-        .rate_limiter
-        .expect_hit()
-        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:client:gateway")
-        .times(1)
-        .returning(|_, limit| {
-            Ok(crate::rate_limit::RateDecision {
-                allowed: true,
-                limit: limit.max,
-                remaining: limit.max - 1,
-                reset_after: std::time::Duration::from_secs(900),
-            })
-        });
-    mocks
-        .rate_limiter
-        .expect_peek()
-        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:client:gateway")
-        .times(1)
-        .returning(|_, limit| {
-            Ok(crate::rate_limit::RateDecision {
-                allowed: false,
-                limit: limit.max,
-                remaining: 0,
-                reset_after: std::time::Duration::from_secs(60),
-            })
-        });
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == CLIENT_AUTH_KEY).times(1).returning(|_, limit| {
+        Ok(crate::rate_limit::RateDecision {
+            allowed: true,
+            limit: limit.max,
+            remaining: limit.max - 1,
+            reset_after: std::time::Duration::from_secs(900),
+        })
+    });
+    mocks.rate_limiter.expect_peek().never();
+    mocks.rate_limiter.expect_undo().never();
     let service = mocks.into_service();
-    service.record_client_auth_failure("gateway", &request_context()).await.expect("counted");
-    let throttled = service.client_auth_throttle("gateway", &request_context()).await.expect("checked");
-    assert_eq!(throttled.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
+
+    let refusal = service.reserve_client_auth_attempt("gateway", &request_context()).await.expect("reserved");
+    assert_eq!(refusal, None);
+    service.settle_client_auth_attempt("gateway", &request_context(), false).await.expect("settled");
+}
+
+#[tokio::test]
+async fn a_refused_client_authentication_attempt_names_its_wait_and_a_success_gives_its_attempt_back() {
+    let mut mocks = PortMocks::new();
+    mocks.rate_limiter.expect_hit().withf(|key, _| key == CLIENT_AUTH_KEY).times(1).returning(|_, limit| {
+        Ok(crate::rate_limit::RateDecision {
+            allowed: false,
+            limit: limit.max,
+            remaining: 0,
+            reset_after: std::time::Duration::from_secs(60),
+        })
+    });
+    mocks.rate_limiter.expect_undo().withf(|key, _| key == CLIENT_AUTH_KEY).times(1).returning(|_, _| Ok(()));
+    let service = mocks.into_service();
+
+    let refusal = service.reserve_client_auth_attempt("gateway", &request_context()).await.expect("decided");
+    assert_eq!(refusal.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
+    service.settle_client_auth_attempt("gateway", &request_context(), true).await.expect("given back");
 }
 
 #[tokio::test]
 async fn without_a_client_address_nothing_is_counted() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().never();
-    mocks.rate_limiter.expect_peek().never();
+    mocks.rate_limiter.expect_undo().never();
     let service = mocks.into_service();
     let anonymous = RequestContext { ip: None, ..request_context() };
-    service.record_client_auth_failure("gateway", &anonymous).await.expect("nothing to count");
-    assert!(service.client_auth_throttle("gateway", &anonymous).await.expect("checked").is_none());
+    assert!(service.reserve_client_auth_attempt("gateway", &anonymous).await.expect("checked").is_none());
+    service.settle_client_auth_attempt("gateway", &anonymous, false).await.expect("nothing to count");
 }

@@ -237,12 +237,17 @@ async fn revoking_a_role_removes_only_that_role_and_ends_the_tokens_that_claim_i
 async fn a_wrong_password_deletes_nothing_and_counts_as_a_failed_login() {
     let mut mocks = PortMocks::new();
     expect_user_found_by_id(&mut mocks, verified_user());
-    mocks.rate_limiter.expect_peek().times(1).returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
-    mocks.rate_limiter.expect_blocked_for().times(1).returning(|_| Ok(None));
     mocks
         .rate_limiter
         .expect_hit()
         .withf(|key, _| key == "login-fail:email:ada@example.com")
+        .times(1)
+        .returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
+    mocks.rate_limiter.expect_peek().times(1).returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "login-backoff:email:ada@example.com")
         .times(1)
         .returning(|_, limit| Ok(crate::services::test_support::allowed(limit)));
     mocks.hasher.expect_verify().times(1).returning(|_, _| Ok(crate::ports::PasswordCheck::Mismatch));
