@@ -302,3 +302,31 @@ async fn metrics_on_their_own_address_are_not_served_beside_the_api() {
     let api_elsewhere = app.client.get(format!("{metrics_address}/v1/users/me")).send().await.expect("sent");
     assert_eq!(api_elsewhere.status(), StatusCode::NOT_FOUND, "the metrics address serves nothing else");
 }
+
+/// A client may send any token as the method; each distinct one must not become a metric series
+/// (or a span name) that the process keeps for ever.
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = spawn_app_with(&[("AUTH_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    let metrics_address = app.metrics_address.as_deref().expect("a metrics server");
+    let marker = "MADEUPMETHOD";
+    for n in 0..40 {
+        let method = format!("{marker}{n:04}{}", "X".repeat(1_000));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a token is a method");
+        for path in ["/healthz", "/no/such/route"] {
+            let response = app.client.request(method.clone(), app.url(path)).send().await.expect("sent");
+            assert!(response.status().is_client_error(), "{path}: {}", response.status());
+        }
+    }
+    let text = app.client.get(format!("{metrics_address}/metrics")).send().await.expect("sent").text().await;
+    let text = text.expect("text");
+    assert!(!text.contains(marker), "a made-up method became a label");
+    // Whatever other tests of this binary sent, the method label takes only its fixed values.
+    let methods: std::collections::BTreeSet<&str> = text
+        .match_indices("method=\"")
+        .filter_map(|(at, found)| text[at + found.len()..].split('"').next())
+        .collect();
+    let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"];
+    assert!(methods.iter().all(|method| known.contains(method)), "method labels: {methods:?}");
+    assert!(methods.contains("other"), "made-up methods are counted as other: {methods:?}");
+}
