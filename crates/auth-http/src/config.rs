@@ -86,7 +86,7 @@ impl IpNetwork {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    /// When set, `/metrics` is served here only, and not beside the API.
+    /// When set, `/metrics` is served here; unset, nowhere. Never beside the API.
     pub metrics_listen: Option<SocketAddr>,
     pub database: DatabaseSettings,
     pub database_pool_size: u32,

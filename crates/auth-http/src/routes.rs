@@ -78,7 +78,6 @@ route_table! {
     get "/v1/revocations" => revocations::feed,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
-    get "/metrics" => health::metrics,
     get "/openapi.json" => docs::openapi_json,
     get "/docs" => docs::swagger_ui,
 }
