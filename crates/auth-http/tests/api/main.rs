@@ -13,6 +13,7 @@ mod hygiene;
 mod infra;
 mod keys;
 mod logout;
+mod methods;
 mod mfa;
 mod nginx;
 mod oauth;
