@@ -69,7 +69,12 @@ impl AuthService {
         let oldest_relevant = now - (self.revocation_horizon(now) - now);
         let (from, after) = match position {
             None => (oldest_relevant, None),
-            Some(FeedPosition::CaughtUp(since)) => ((since - REVOCATION_FEED_OVERLAP).max(oldest_relevant), None),
+            // Checked: a cursor comes from the caller, and looking back from the earliest instant
+            // `time` knows would overflow (a panic). Nothing before `oldest_relevant` matters anyway.
+            Some(FeedPosition::CaughtUp(since)) => (
+                since.checked_sub(REVOCATION_FEED_OVERLAP).map_or(oldest_relevant, |from| from.max(oldest_relevant)),
+                None,
+            ),
             Some(FeedPosition::After { revoked_at, .. }) if revoked_at < oldest_relevant => (oldest_relevant, None),
             Some(FeedPosition::After { revoked_at, session_id }) => (revoked_at, Some(session_id)),
         };

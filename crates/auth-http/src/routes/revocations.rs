@@ -39,6 +39,10 @@ fn decode_cursor(cursor: &str) -> Option<FeedPosition> {
     };
     let micros: i128 = micros.parse().ok()?;
     let instant = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    // The feed hands out only instants of its own clock: one before 1970 is forged.
+    if instant < OffsetDateTime::UNIX_EPOCH {
+        return None;
+    }
     Some(match session_id {
         None => FeedPosition::CaughtUp(instant),
         Some(session_id) => FeedPosition::After { revoked_at: instant, session_id },
@@ -147,5 +151,7 @@ mod tests {
             assert_eq!(decode_cursor(cursor), None, "{cursor}");
         }
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i128::MAX))), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i64::MIN))), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("rev1:-1")), None);
     }
 }

@@ -166,6 +166,19 @@ async fn an_old_cursor_does_not_reach_back_past_the_live_tokens() {
 }
 
 #[tokio::test]
+async fn a_cursor_at_the_earliest_instant_reads_from_the_oldest_live_revocation_without_overflowing() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
+        .times(1)
+        .returning(|_, _, _| Ok(Vec::new()));
+    let earliest = time::OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
+    mocks.into_service().revocation_feed(Some(FeedPosition::CaughtUp(earliest))).await.expect("read");
+}
+
+#[tokio::test]
 async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_last_row() {
     let mut mocks = PortMocks::new();
     // A logout-all of many sessions: a whole page revoked at one instant.
