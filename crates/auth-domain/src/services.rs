@@ -30,7 +30,9 @@ pub use authenticate::AuthenticateError;
 pub use login::{FAILURES_BEFORE_BACKOFF, LoginError, LoginOutcome, LoginRequest, MAX_BACKOFF, backoff_after};
 pub use mail_delivery::{DeliveryReport, MailDelivery, MailDeliveryPolicy};
 pub use mfa::{ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, RemoveTotpError, TotpEnrolment};
-pub use oauth::{FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed};
+pub use oauth::{
+    ClaimedClient, FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed,
+};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
@@ -399,8 +401,12 @@ mod limit_keys {
         format!("mail:email:{email}")
     }
 
-    pub fn client_auth_failures(ip: &str, client_id: &str) -> String {
-        format!("client-auth-fail:ip:{ip}:client:{client_id}")
+    /// A configured client's own count at an address; made-up ids (`None`) share one there.
+    pub fn client_auth_failures(ip: &str, configured_client_id: Option<&str>) -> String {
+        match configured_client_id {
+            Some(client_id) => format!("client-auth-fail:ip:{ip}:client:{client_id}"),
+            None => format!("client-auth-fail:ip:{ip}:unknown-client"),
+        }
     }
 
     pub fn refresh_session(session_id: SessionId) -> String {

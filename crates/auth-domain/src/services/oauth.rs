@@ -3,6 +3,7 @@
 //! [`AuthService::login`] and [`AuthService::refresh`] themselves.
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{AuthService, AuthenticateError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
@@ -13,6 +14,28 @@ use crate::error::InfrastructureError;
 use crate::ids::SessionId;
 use crate::session::{RevocationReason, Session};
 use crate::tokens::{AccessClaims, RefreshToken};
+
+/// A resource-server client as its HTTP Basic credentials claim it to be, for counting failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedClient<'a> {
+    /// The id it sent: anything, up to the length the HTTP layer lets through.
+    pub id: &'a str,
+    /// Whether `id` is one of the configured clients'. Only those get a count of their own at an
+    /// address; made-up ids share one, or each would be a rate-limit key of its own.
+    pub configured: bool,
+}
+
+impl ClaimedClient<'_> {
+    /// The first 8 hex digits of the SHA-256 of the claimed id: enough to tell in the logs whether
+    /// failures repeat one id, without writing a caller's text, of any length, into them.
+    pub fn id_digest(&self) -> String {
+        Sha256::digest(self.id.as_bytes())[..4].iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    fn configured_id(&self) -> Option<&str> {
+        self.configured.then_some(self.id)
+    }
+}
 
 /// What introspection finds a token to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,38 +119,44 @@ impl AuthService {
         })
     }
 
-    /// Whether a resource-server client claiming `client_id` from this address must wait before
-    /// its credentials are even checked: too many failed authentications of that id from there
-    /// recently. Successful calls (a verifier polls the revocation feed every few seconds) never
-    /// count.
+    /// Whether a resource-server client claiming to be `client` from this address must wait
+    /// before its credentials are even checked: too many failed authentications of that configured
+    /// id, or of unknown ids together, from there recently. Successful calls (a verifier polls the
+    /// revocation feed every few seconds) never count.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn client_auth_throttle(
         &self,
-        client_id: &str,
+        client: ClaimedClient<'_>,
         context: &RequestContext,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
         let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
         else {
             return Ok(None);
         };
-        Ok(self.ports.rate_limiter.peek(&limit_keys::client_auth_failures(ip, client_id), limit).await?.exceeded())
+        let key = limit_keys::client_auth_failures(ip, client.configured_id());
+        Ok(self.ports.rate_limiter.peek(&key, limit).await?.exceeded())
     }
 
-    /// Counts a failed authentication of `client_id` from this address (see
-    /// [`AuthService::client_auth_throttle`]).
+    /// Counts a failed authentication of `client` from this address (see
+    /// [`AuthService::client_auth_throttle`]), and logs it with a digest of the claimed id.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn record_client_auth_failure(
         &self,
-        client_id: &str,
+        client: ClaimedClient<'_>,
         context: &RequestContext,
     ) -> Result<(), InfrastructureError> {
         if let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref()) {
-            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client_id), limit).await?;
-            tracing::warn!(client.ip = %ip, client.id = %client_id, "a resource-server client failed to authenticate");
+            self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client.configured_id()), limit).await?;
+            tracing::warn!(
+                client.ip = %ip,
+                client.id_digest = %client.id_digest(),
+                client.configured = client.configured,
+                "a resource-server client failed to authenticate"
+            );
         }
         Ok(())
     }

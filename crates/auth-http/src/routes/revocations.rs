@@ -94,7 +94,7 @@ pub struct RevocationFeedResponse {
         (status = 200, description = "The revocations since the cursor, and the next cursor.", body = RevocationFeedResponse),
         (status = 400, description = "- `invalid_cursor`: `since` is not a cursor this feed handed out.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "- `invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "- `rate_limited`: too many failed authentications of this client id from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many failed authentications of this configured client id, or of unknown client ids together, from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "- `service_unavailable`: the database does not answer; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]

@@ -6,6 +6,7 @@ mod admin;
 mod attacks;
 mod bad_input;
 mod cli;
+mod client_auth;
 mod faults;
 mod fuzz;
 mod helpers;

@@ -6,6 +6,8 @@ use crate::services::test_support::{NOW, PortMocks, principal_in, request_contex
 use crate::session::RefreshTokenRecord;
 use crate::user::User;
 
+const GATEWAY: ClaimedClient<'static> = ClaimedClient { id: "gateway", configured: true };
+
 fn current_record(session: &Session, token: &RefreshToken) -> RefreshTokenRecord {
     RefreshTokenRecord { hash: token.hash(), session_id: session.id, issued_at: NOW, rotated_at: None }
 }
@@ -236,8 +238,8 @@ async fn client_authentication_failures_are_counted_and_looked_up_under_the_addr
             })
         });
     let service = mocks.into_service();
-    service.record_client_auth_failure("gateway", &request_context()).await.expect("counted");
-    let throttled = service.client_auth_throttle("gateway", &request_context()).await.expect("checked");
+    service.record_client_auth_failure(GATEWAY, &request_context()).await.expect("counted");
+    let throttled = service.client_auth_throttle(GATEWAY, &request_context()).await.expect("checked");
     assert_eq!(throttled.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
 }
 
@@ -248,6 +250,39 @@ async fn without_a_client_address_nothing_is_counted() {
     mocks.rate_limiter.expect_peek().never();
     let service = mocks.into_service();
     let anonymous = RequestContext { ip: None, ..request_context() };
-    service.record_client_auth_failure("gateway", &anonymous).await.expect("nothing to count");
-    assert!(service.client_auth_throttle("gateway", &anonymous).await.expect("checked").is_none());
+    service.record_client_auth_failure(GATEWAY, &anonymous).await.expect("nothing to count");
+    assert!(service.client_auth_throttle(GATEWAY, &anonymous).await.expect("checked").is_none());
+}
+
+#[tokio::test]
+async fn failures_of_unknown_client_ids_share_one_key_per_address_whatever_the_id() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:unknown-client")
+        .times(2)
+        .returning(|_, limit| {
+            Ok(crate::rate_limit::RateDecision {
+                allowed: true,
+                limit: limit.max,
+                remaining: limit.max - 1,
+                reset_after: std::time::Duration::from_secs(900),
+            })
+        });
+    let service = mocks.into_service();
+    let long_id = "x".repeat(300);
+    for id in ["made-up", long_id.as_str()] {
+        let client = ClaimedClient { id, configured: false };
+        service.record_client_auth_failure(client, &request_context()).await.expect("counted");
+    }
+}
+
+#[test]
+fn a_claimed_id_is_logged_as_eight_hex_digits_of_its_digest() {
+    let digest = ClaimedClient { id: "gateway", configured: true }.id_digest();
+    assert_eq!(digest.len(), 8);
+    assert!(digest.bytes().all(|byte| byte.is_ascii_hexdigit()));
+    assert_eq!(digest, ClaimedClient { id: "gateway", configured: false }.id_digest());
+    assert_ne!(digest, ClaimedClient { id: "gateway2", configured: true }.id_digest());
 }
