@@ -736,9 +736,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 fn run_metrics(listener: TcpListener, dependencies: Dependencies) -> anyhow::Result<Server> {
     let dependencies = web::Data::new(dependencies);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(dependencies.clone())
-            .route("/metrics", web::get().to(routes::health::metrics))
+        App::new().app_data(dependencies.clone()).route("/metrics", web::get().to(routes::health::metrics))
     })
     .workers(1)
     .listen(listener)?

@@ -169,7 +169,8 @@ async fn crafted_audit_queries_are_400s_not_server_errors() {
             app.get_authorized(&path, &access).await
         }
     };
-    for since in ["9999-12-31T23:59:59-23:59", "-9999-01-01T00:00:00Z", "+10000-01-01T00:00:00Z", "2025-13-01T00:00:00Z"]
+    for since in
+        ["9999-12-31T23:59:59-23:59", "-9999-01-01T00:00:00Z", "+10000-01-01T00:00:00Z", "2025-13-01T00:00:00Z"]
     {
         let response = get(format!("since={}", since.replace('+', "%2B"))).await;
         assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;

@@ -333,10 +333,8 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     let text = text.expect("text");
     assert!(!text.contains(marker), "a made-up method became a label");
     // Whatever other tests of this binary sent, the method label takes only its fixed values.
-    let methods: std::collections::BTreeSet<&str> = text
-        .match_indices("method=\"")
-        .filter_map(|(at, found)| text[at + found.len()..].split('"').next())
-        .collect();
+    let methods: std::collections::BTreeSet<&str> =
+        text.match_indices("method=\"").filter_map(|(at, found)| text[at + found.len()..].split('"').next()).collect();
     let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"];
     assert!(methods.iter().all(|method| known.contains(method)), "method labels: {methods:?}");
     assert!(methods.contains("other"), "made-up methods are counted as other: {methods:?}");
