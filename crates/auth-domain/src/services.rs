@@ -34,7 +34,9 @@ pub use mfa::{
     ConfirmTotpError, EnrolTotpError, MfaChallengeIssued, MfaLoginError, REAUTHENTICATION_WINDOW, RemoveTotpError,
     TotpEnrolment,
 };
-pub use oauth::{FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed};
+pub use oauth::{
+    ClaimedClient, FeedPosition, Introspection, REVOCATION_FEED_OVERLAP, REVOCATION_FEED_PAGE, RevocationFeed,
+};
 pub use password::{ChangePasswordError, ForgotPasswordError, PendingResetMail, ResetPasswordError};
 pub use profile::{DeleteAccountError, GrantRoleError, ProfileError, UpdateProfileRequest};
 pub use refresh::RefreshError;
@@ -398,8 +400,13 @@ mod limit_keys {
         format!("mail:email:{email}")
     }
 
-    pub fn client_auth_failures(ip: &str, client_id: &str) -> String {
-        format!("client-auth-fail:ip:{}:client:{client_id}", client_network(ip))
+    /// A configured client's own count at an address; made-up ids (`None`) share one there.
+    pub fn client_auth_failures(ip: &str, configured_client_id: Option<&str>) -> String {
+        let network = client_network(ip);
+        match configured_client_id {
+            Some(client_id) => format!("client-auth-fail:ip:{network}:client:{client_id}"),
+            None => format!("client-auth-fail:ip:{network}:unknown-client"),
+        }
     }
 
     pub fn refresh_session(session_id: SessionId) -> String {

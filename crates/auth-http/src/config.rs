@@ -86,7 +86,7 @@ impl IpNetwork {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    /// When set, `/metrics` is served here only, and not beside the API.
+    /// When set, `/metrics` is served here; unset, nowhere. Never beside the API.
     pub metrics_listen: Option<SocketAddr>,
     pub database: DatabaseSettings,
     pub database_pool_size: u32,
@@ -367,7 +367,13 @@ impl Settings {
         let introspection_clients = match source.secret("AUTH_INTROSPECTION_CLIENTS")? {
             None => Vec::new(),
             Some(list) => parse_clients(list.expose_secret()).ok_or_else(|| {
-                ConfigError::new("AUTH_INTROSPECTION_CLIENTS", "expected id:secret pairs, comma-separated")
+                ConfigError::new(
+                    "AUTH_INTROSPECTION_CLIENTS",
+                    format!(
+                        "expected id:secret pairs, comma-separated, each at most {} bytes, no id twice",
+                        crate::routes::oauth::MAX_CLIENT_CREDENTIALS_BYTES
+                    ),
+                )
             })?,
         };
         let smtp_url = source.secret("AUTH_SMTP_URL")?;
@@ -620,7 +626,9 @@ fn parse_clients(list: &str) -> Option<Vec<(String, SecretString)>> {
     let mut clients: Vec<(String, SecretString)> = Vec::new();
     for pair in list.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
         let (id, secret) = pair.split_once(':')?;
-        if id.is_empty() || secret.is_empty() || clients.iter().any(|(known, _)| known == id) {
+        // A client must fit in the HTTP Basic credentials the server accepts.
+        let too_long = pair.len() > crate::routes::oauth::MAX_CLIENT_CREDENTIALS_BYTES;
+        if id.is_empty() || secret.is_empty() || too_long || clients.iter().any(|(known, _)| known == id) {
             return None;
         }
         clients.push((id.to_owned(), SecretString::from(secret.to_owned())));
@@ -635,6 +643,17 @@ mod tests {
     fn load(variables: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let source = SettingsSource::from_variables(variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))?;
         Settings::load(&source)
+    }
+
+    #[test]
+    fn an_introspection_client_must_fit_in_the_credentials_the_server_accepts() {
+        let longest = format!("gateway:{}", "s".repeat(crate::routes::oauth::MAX_CLIENT_CREDENTIALS_BYTES - 8));
+        let settings = load(&[("AUTH_INTROSPECTION_CLIENTS", longest.as_str())]).expect("it fits");
+        assert_eq!(settings.introspection_clients.len(), 1);
+        let too_long = format!("{longest}s");
+        let error = load(&[("AUTH_INTROSPECTION_CLIENTS", too_long.as_str())]).expect_err("it does not fit");
+        assert!(error.to_string().starts_with("AUTH_INTROSPECTION_CLIENTS"), "{error}");
+        assert!(!error.to_string().contains("sss"), "the secret is not repeated: {error}");
     }
 
     #[test]

@@ -124,6 +124,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
+    /// 405 for a known path and a method it does not take (RFC 9110 §15.5.6): `allow` lists the
+    /// methods it does take.
+    pub fn method_not_allowed(allow: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path does not take this method; see Allow",
+        )
+        .with_header(header::ALLOW, allow)
+    }
+
     /// 401 for a request that sent no token (RFC 6750 §3.1: no error code).
     pub fn missing_token() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "missing_token", "this route needs a Bearer access token")

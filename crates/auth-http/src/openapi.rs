@@ -60,7 +60,7 @@ route serves gets 404 `not_found`.
         (name = "admin", description = "Operators: manage accounts and read the audit log (role `admin`)."),
         (name = "keys", description = "The public keys that verify access tokens, and the discovery document."),
         (name = "oauth", description = "OAuth 2.0: the token endpoint (password and refresh_token grants), revocation (RFC 7009) and introspection (RFC 7662). Errors are RFC 6749 JSON, not problem documents."),
-        (name = "operations", description = "Liveness, readiness and metrics, for the platform."),
+        (name = "operations", description = "Liveness and readiness, for the platform. Prometheus metrics are served on the management address AUTH_METRICS_LISTEN only, never on this one."),
         (name = "docs", description = "This document, and a page that renders it."),
     ),
 )]

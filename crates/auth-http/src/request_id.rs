@@ -75,7 +75,9 @@ pub async fn middleware(
     }
     request.extensions_mut().insert(RequestId(request_id.clone()));
     let hsts = request.app_data::<actix_web::web::Data<ResponseHeaders>>().and_then(|headers| headers.hsts.clone());
-    let method = request.method().clone();
+    // The method as the metrics, span and log see it: one of a fixed set, since a client may send
+    // any token as a method and each distinct label would be kept for the process's life.
+    let method = method_label(request.method());
     let path = request.path().to_owned();
     // One span per request, the child of the caller's `traceparent` when it sends one; the port
     // calls made while serving it (database, Redis, hashing) are its children.
@@ -118,7 +120,8 @@ pub async fn middleware(
     let elapsed = started.elapsed();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     // Labels are the route pattern and the status, never a path with ids in it, nor a user.
-    let labels = [("method", method.to_string()), ("route", route.clone()), ("status", status.to_string())];
+    // Every label is bounded: a known method or "other", a route pattern or "unmatched", a status.
+    let labels = [("method", method.to_owned()), ("route", route.clone()), ("status", status.to_string())];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     tracing::info!(
@@ -130,6 +133,22 @@ pub async fn middleware(
         "request served"
     );
     Ok(response.map_into_left_body())
+}
+
+/// The name of a method RFC 9110 or RFC 5789 defines, else `other`.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

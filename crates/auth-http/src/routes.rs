@@ -25,13 +25,25 @@ macro_rules! route_table {
     ($($method:ident $path:literal => $module:ident::$handler:ident,)*) => {
         /// Every route of the service as `(method, path)`, the method in lower case and the path in
         /// the form OpenAPI and actix share (`{id}`). The Swagger UI's asset files under `/docs/`
-        /// are not listed: they are the page's plumbing, not an operation.
+        /// are not listed: they are the page's plumbing, not an operation. Every `get` route
+        /// answers `HEAD` too.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        /// Registers every route of the service, and the Swagger UI's asset files.
+        /// Registers every route of the service, and the Swagger UI's asset files, one resource per
+        /// path: a method the path does not take gets 405 with `Allow` (RFC 9110 §15.5.6) instead
+        /// of falling through to the 404 of unknown paths, and `HEAD` is served wherever `GET` is
+        /// (§9.3.2; actix sends a HEAD response's headers without its body).
         pub fn configure(config: &mut web::ServiceConfig) {
-            config$(.route($path, web::$method().to($module::$handler)))*;
-            config.route(docs::ASSETS, web::get().to(docs::swagger_ui_asset));
+            let mut resources = Resources::default();
+            $(
+                resources.add($path, stringify!($method), web::$method().to($module::$handler));
+                if stringify!($method) == "get" {
+                    resources.add($path, "head", web::head().to($module::$handler));
+                }
+            )*
+            resources.add(docs::ASSETS, "get", web::get().to(docs::swagger_ui_asset));
+            resources.add(docs::ASSETS, "head", web::head().to(docs::swagger_ui_asset));
+            resources.register(config);
         }
 
         /// The operations of every route, from each handler's `#[utoipa::path]`: a handler
@@ -40,6 +52,42 @@ macro_rules! route_table {
         #[openapi(paths($($module::$handler),*))]
         pub(crate) struct RoutePaths;
     };
+}
+
+/// The routes of each path, gathered into one actix resource per path with the methods it takes.
+#[derive(Default)]
+struct Resources(Vec<PathResource>);
+
+struct PathResource {
+    path: &'static str,
+    /// Upper case, in the order of the route table: the `Allow` header of a 405.
+    methods: Vec<String>,
+    resource: actix_web::Resource,
+}
+
+impl Resources {
+    fn add(&mut self, path: &'static str, method: &str, route: actix_web::Route) {
+        let index = self.0.iter().position(|known| known.path == path).unwrap_or_else(|| {
+            self.0.push(PathResource { path, methods: Vec::new(), resource: web::resource(path) });
+            self.0.len() - 1
+        });
+        let entry = &mut self.0[index];
+        entry.methods.push(method.to_uppercase());
+        // `Resource::route` takes the resource by value: swap in a blank one meanwhile.
+        let resource = std::mem::replace(&mut entry.resource, web::resource(path));
+        entry.resource = resource.route(route);
+    }
+
+    fn register(self, config: &mut web::ServiceConfig) {
+        for PathResource { methods, resource, .. } in self.0 {
+            let allow = methods.join(", ");
+            let refuse = move || {
+                let allow = allow.clone();
+                async move { Err::<actix_web::HttpResponse, _>(crate::error::ApiError::method_not_allowed(&allow)) }
+            };
+            config.service(resource.default_service(web::to(refuse)));
+        }
+    }
 }
 
 route_table! {
@@ -78,7 +126,6 @@ route_table! {
     get "/v1/revocations" => revocations::feed,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
-    get "/metrics" => health::metrics,
     get "/openapi.json" => docs::openapi_json,
     get "/docs" => docs::swagger_ui,
 }

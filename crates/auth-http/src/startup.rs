@@ -736,14 +736,11 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 }
 
 /// A server of `/metrics` alone, for AUTH_METRICS_LISTEN: scrapers reach it on an internal
-/// address, and the API's address does not expose it.
+/// address. It is the only place metrics are served: the API's address answers 404 for them.
 fn run_metrics(listener: TcpListener, dependencies: Dependencies) -> anyhow::Result<Server> {
     let dependencies = web::Data::new(dependencies);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(dependencies.clone())
-            .app_data(web::Data::new(routes::health::MetricsExposure::Here))
-            .route("/metrics", web::get().to(routes::health::metrics))
+        App::new().app_data(dependencies.clone()).route("/metrics", web::get().to(routes::health::metrics))
     })
     .workers(1)
     .listen(listener)?
@@ -773,11 +770,6 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
         &settings.issuer,
         settings.signing_algorithm.jose_name(),
     ));
-    let metrics_exposure = web::Data::new(if settings.metrics_listen.is_some() {
-        routes::health::MetricsExposure::Elsewhere
-    } else {
-        routes::health::MetricsExposure::Here
-    });
     let server = HttpServer::new(move || {
         App::new()
             .wrap(cors(&cors_origins))
@@ -787,7 +779,6 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .app_data(dependencies.clone())
             .app_data(proxies.clone())
             .app_data(response_headers.clone())
-            .app_data(metrics_exposure.clone())
             .app_data(introspection_clients.clone())
             .app_data(discovery.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))

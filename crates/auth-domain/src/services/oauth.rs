@@ -3,6 +3,7 @@
 //! [`AuthService::login`] and [`AuthService::refresh`] themselves.
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{AuthService, AuthenticateError, RequestContext, limit_keys};
 use crate::audit::AuditEventKind;
@@ -13,6 +14,28 @@ use crate::error::InfrastructureError;
 use crate::ids::SessionId;
 use crate::session::{RevocationReason, Session};
 use crate::tokens::{AccessClaims, RefreshToken};
+
+/// A resource-server client as its HTTP Basic credentials claim it to be, for counting failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedClient<'a> {
+    /// The id it sent: anything, up to the length the HTTP layer lets through.
+    pub id: &'a str,
+    /// Whether `id` is one of the configured clients'. Only those get a count of their own at an
+    /// address; made-up ids share one, or each would be a rate-limit key of its own.
+    pub configured: bool,
+}
+
+impl ClaimedClient<'_> {
+    /// The first 8 hex digits of the SHA-256 of the claimed id: enough to tell in the logs whether
+    /// failures repeat one id, without writing a caller's text, of any length, into them.
+    pub fn id_digest(&self) -> String {
+        Sha256::digest(self.id.as_bytes())[..4].iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    fn configured_id(&self) -> Option<&str> {
+        self.configured.then_some(self.id)
+    }
+}
 
 /// What introspection finds a token to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +92,12 @@ impl AuthService {
         let oldest_relevant = now - (self.revocation_horizon(now) - now);
         let (from, after) = match position {
             None => (oldest_relevant, None),
-            Some(FeedPosition::CaughtUp(since)) => ((since - REVOCATION_FEED_OVERLAP).max(oldest_relevant), None),
+            // Checked: a cursor comes from the caller, and looking back from the earliest instant
+            // `time` knows would overflow (a panic). Nothing before `oldest_relevant` matters anyway.
+            Some(FeedPosition::CaughtUp(since)) => (
+                since.checked_sub(REVOCATION_FEED_OVERLAP).map_or(oldest_relevant, |from| from.max(oldest_relevant)),
+                None,
+            ),
             Some(FeedPosition::After { revoked_at, .. }) if revoked_at < oldest_relevant => (oldest_relevant, None),
             Some(FeedPosition::After { revoked_at, session_id }) => (revoked_at, Some(session_id)),
         };
@@ -91,35 +119,37 @@ impl AuthService {
         })
     }
 
-    /// Reserves one authentication attempt of a resource-server client claiming `client_id` from
-    /// this address, before its credentials are checked; `Some` is a refusal (too many failures of
-    /// that id from there recently), and nothing may be checked then. Counting first makes the
-    /// allowance hold against concurrent guesses; [`AuthService::settle_client_auth_attempt`]
-    /// gives a success its attempt back, so successful calls (a verifier polls the revocation
-    /// feed every few seconds) never count.
+    /// Reserves one authentication attempt of a resource-server client claiming to be `client`
+    /// from this address, before its credentials are checked; `Some` is a refusal (too many failed
+    /// authentications of that configured id, or of unknown ids together, from there recently),
+    /// and nothing may be checked then. Counting first makes the allowance hold against
+    /// concurrent guesses; [`AuthService::settle_client_auth_attempt`] gives a success its attempt
+    /// back, so successful calls (a verifier polls the revocation feed every few seconds) never
+    /// count.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn reserve_client_auth_attempt(
         &self,
-        client_id: &str,
+        client: ClaimedClient<'_>,
         context: &RequestContext,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
         let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
         else {
             return Ok(None);
         };
-        Ok(self.ports.rate_limiter.hit(&limit_keys::client_auth_failures(ip, client_id), limit).await?.exceeded())
+        let key = limit_keys::client_auth_failures(ip, client.configured_id());
+        Ok(self.ports.rate_limiter.hit(&key, limit).await?.exceeded())
     }
 
     /// Settles an attempt reserved by [`AuthService::reserve_client_auth_attempt`]: an admitted
-    /// client gets it back; a failure stays counted, and is logged.
+    /// client gets it back; a failure stays counted, and is logged with a digest of the claimed id.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn settle_client_auth_attempt(
         &self,
-        client_id: &str,
+        client: ClaimedClient<'_>,
         context: &RequestContext,
         admitted: bool,
     ) -> Result<(), InfrastructureError> {
@@ -127,10 +157,16 @@ impl AuthService {
         else {
             return Ok(());
         };
+        let key = limit_keys::client_auth_failures(ip, client.configured_id());
         if admitted {
-            self.ports.rate_limiter.undo(&limit_keys::client_auth_failures(ip, client_id), limit).await?;
+            self.ports.rate_limiter.undo(&key, limit).await?;
         } else {
-            tracing::warn!(client.ip = %ip, client.id = %client_id, "a resource-server client failed to authenticate");
+            tracing::warn!(
+                client.ip = %ip,
+                client.id_digest = %client.id_digest(),
+                client.configured = client.configured,
+                "a resource-server client failed to authenticate"
+            );
         }
         Ok(())
     }

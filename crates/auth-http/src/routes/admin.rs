@@ -308,15 +308,25 @@ pub async fn audit_events(
     let user_id = query.user_id.as_deref().and_then(|text| {
         text.parse::<UserId>().map_err(|_| errors.push(FieldError::new("user_id", "invalid", "must be a UUID"))).ok()
     });
+    // An offset may carry a valid local time past year 9999 in UTC (`9999-12-31T23:59:59-23:59`),
+    // which no store can take: such an instant is as invalid as a malformed one.
     let since = query.since.as_deref().and_then(|text| {
         OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| errors.push(FieldError::new("since", "invalid", "must be an RFC 3339 instant")))
             .ok()
+            .and_then(|instant| instant.checked_to_offset(time::UtcOffset::UTC))
+            .or_else(|| {
+                errors.push(FieldError::new("since", "invalid", "must be an RFC 3339 instant"));
+                None
+            })
     });
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let after: Option<i64> = query.cursor.as_deref().map(|cursor| decode_cursor("audit", cursor)).transpose()?;
+    // Positions are the log's sequence numbers, which start at 1: a negative one was never handed out.
+    if after.is_some_and(i64::is_negative) {
+        return Err(ApiError::bad_request("invalid_cursor", "the cursor is not one this list handed out"));
+    }
     let filter = AuditFilter { user_id, event: query.event, since, after, limit: query.limit };
     let page = service.admin_audit_events(&caller.principal, filter).await?;
     Ok(HttpResponse::Ok().json(AuditEventList {

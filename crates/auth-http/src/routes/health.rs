@@ -1,19 +1,10 @@
-//! Liveness, readiness and metrics.
+//! Liveness, readiness and metrics (the last on the management address only).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::startup::Dependencies;
-
-/// Where `/metrics` is served: beside the API (the default), or only on AUTH_METRICS_LISTEN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricsExposure {
-    /// This server serves them.
-    Here,
-    /// Another address does; this server answers 404, as for any unknown path.
-    Elsewhere,
-}
 
 /// The process lives.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,26 +34,13 @@ pub struct ReadinessChecks {
     signing_keys: &'static str,
 }
 
-/// Prometheus metrics
+/// Prometheus metrics: requests by route and status, their latency, problems by code, pool
+/// usage. No user or email in any label.
 ///
-/// Requests by route and status, their latency, problems by code, pool usage. No user or email
-/// in any label.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The Prometheus text format.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        (status = 404, description = "- `not_found`: AUTH_METRICS_LISTEN is set, and the metrics are served on that address only.", body = crate::error::Problem, content_type = "application/problem+json"),
-    ),
-)]
-pub async fn metrics(
-    dependencies: web::Data<Dependencies>,
-    exposure: Option<web::Data<MetricsExposure>>,
-) -> Result<HttpResponse, crate::error::ApiError> {
-    if exposure.is_some_and(|exposure| **exposure == MetricsExposure::Elsewhere) {
-        return Err(crate::error::ApiError::not_found("no route matches this method and path"));
-    }
+/// Served only by the server of AUTH_METRICS_LISTEN, never on the API's address: some counters
+/// (mail sent) move only for known addresses, so a public scrape would tell which emails have
+/// accounts. Not an operation of the API, hence not in its OpenAPI document.
+pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
     let (open, in_use) = dependencies.database.pool_usage();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
@@ -76,7 +54,7 @@ pub async fn metrics(
     }
     let handle = crate::telemetry::metrics();
     handle.run_upkeep();
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render()))
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())
 }
 
 /// Liveness

@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use auth_domain::services::{Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError};
+use auth_domain::services::{ClaimedClient, Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError};
 use auth_domain::{AuthService, InfrastructureError, RateLimitExceeded, TokenPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -19,19 +19,29 @@ use super::no_store;
 use crate::error::ApiError;
 use crate::extractors::ClientContext;
 
+/// The longest `id:secret` accepted in HTTP Basic credentials, in bytes; AUTH_INTROSPECTION_CLIENTS
+/// refuses a client that would not fit. Longer credentials are refused before anything is counted
+/// or logged: each one counted would cost memory, and each one logged, log volume.
+pub const MAX_CLIENT_CREDENTIALS_BYTES: usize = 512;
+
 /// The resource servers allowed to introspect tokens (AUTH_INTROSPECTION_CLIENTS).
 #[derive(Debug, Clone, Default)]
 pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
 
 impl IntrospectionClients {
-    /// The HTTP Basic credentials of the request, as claimed: `(client id, secret)`.
+    /// The HTTP Basic credentials of the request, as claimed: `(client id, secret)`; `None` when
+    /// there are none, they are malformed, or longer than [`MAX_CLIENT_CREDENTIALS_BYTES`].
     fn credentials(request: &HttpRequest) -> Option<(String, String)> {
         let decoded = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")))
-            .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+            .map(str::trim)
+            // Base64 takes 4 characters per 3 bytes: refuse a long header before decoding it.
+            .filter(|encoded| encoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES.div_ceil(3) * 4)
+            .and_then(|encoded| STANDARD.decode(encoded).ok())
+            .filter(|decoded| decoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES)
             .and_then(|decoded| String::from_utf8(decoded).ok())?;
         let (id, secret) = decoded.split_once(':')?;
         Some((id.to_owned(), secret.to_owned()))
@@ -48,9 +58,14 @@ impl IntrospectionClients {
         admitted
     }
 
+    /// Whether `id` is a configured client's (ids are not secrets; their secrets are).
+    fn knows(&self, id: &str) -> bool {
+        self.0.iter().any(|(known_id, _)| known_id == id)
+    }
+
     /// Authenticates the calling client: each attempt is counted against its id and address
-    /// before the secret is compared (refused at once past the allowance), and a success gives
-    /// it back.
+    /// (against all unknown ids together there, for an id no client has) before the secret is
+    /// compared, refused at once past the allowance, and a success gives it back.
     pub(crate) async fn authenticate(
         &self,
         request: &HttpRequest,
@@ -62,11 +77,12 @@ impl IntrospectionClients {
             // lock out the well-configured ones at its address.
             return Err(ClientAuthError::Rejected);
         };
-        if let Some(exceeded) = service.reserve_client_auth_attempt(&id, &client.0).await? {
+        let claimed = ClaimedClient { id: &id, configured: self.knows(&id) };
+        if let Some(exceeded) = service.reserve_client_auth_attempt(claimed, &client.0).await? {
             return Err(ClientAuthError::Throttled(exceeded));
         }
         let admitted = self.admit(&id, &secret);
-        service.settle_client_auth_attempt(&id, &client.0, admitted).await?;
+        service.settle_client_auth_attempt(claimed, &client.0, admitted).await?;
         if !admitted {
             return Err(ClientAuthError::Rejected);
         }
@@ -400,7 +416,7 @@ pub struct IntrospectionResponse {
         (status = 200, description = "What the token is.", body = IntrospectionResponse),
         (status = 400, description = "`invalid_request`: no `token`, or the body is not a form.", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = OAuthErrorBody),
-        (status = 429, description = "`temporarily_unavailable`: too many failed authentications of this client id from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed authentications of this configured client id, or of unknown client ids together, from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: revocation cannot be checked now; retry after `Retry-After`.", body = OAuthErrorBody),
     ),
 )]

@@ -39,6 +39,10 @@ fn decode_cursor(cursor: &str) -> Option<FeedPosition> {
     };
     let micros: i128 = micros.parse().ok()?;
     let instant = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    // The feed hands out only instants of its own clock: one before 1970 is forged.
+    if instant < OffsetDateTime::UNIX_EPOCH {
+        return None;
+    }
     Some(match session_id {
         None => FeedPosition::CaughtUp(instant),
         Some(session_id) => FeedPosition::After { revoked_at: instant, session_id },
@@ -90,7 +94,7 @@ pub struct RevocationFeedResponse {
         (status = 200, description = "The revocations since the cursor, and the next cursor.", body = RevocationFeedResponse),
         (status = 400, description = "- `invalid_cursor`: `since` is not a cursor this feed handed out.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "- `invalid_client`: no or wrong HTTP Basic credentials (`WWW-Authenticate: Basic`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "- `rate_limited`: too many failed authentications of this client id from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "- `rate_limited`: too many failed authentications of this configured client id, or of unknown client ids together, from this address (AUTH_RATE_CLIENT_AUTH, 10 per 15 minutes by default); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "- `service_unavailable`: the database does not answer; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -147,5 +151,7 @@ mod tests {
             assert_eq!(decode_cursor(cursor), None, "{cursor}");
         }
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i128::MAX))), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(format!("rev1:{}", i64::MIN))), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("rev1:-1")), None);
     }
 }

@@ -253,11 +253,12 @@ async fn registering_a_known_email_takes_as_long_as_a_new_one() {
 /// never an email or a user id in a label.
 #[tokio::test]
 async fn metrics_count_requests_and_outcomes_without_personal_labels() {
-    let app = spawn_app_with(&[]).await;
+    let app = spawn_app_with(&[("AUTH_METRICS_LISTEN", "127.0.0.1:0")]).await;
     app.signed_in_user("metrics-ada@example.com").await;
     app.login("metrics-ada@example.com", "wrong-password-attempt").await;
 
-    let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    let metrics_address = app.metrics_address.as_deref().expect("a metrics server");
+    let response = app.client.get(format!("{metrics_address}/metrics")).send().await.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/plain"));
     let text = response.text().await.expect("text");
@@ -301,4 +302,40 @@ async fn metrics_on_their_own_address_are_not_served_beside_the_api() {
     crate::helpers::assert_problem(beside, StatusCode::NOT_FOUND, "not_found").await;
     let api_elsewhere = app.client.get(format!("{metrics_address}/v1/users/me")).send().await.expect("sent");
     assert_eq!(api_elsewhere.status(), StatusCode::NOT_FOUND, "the metrics address serves nothing else");
+}
+
+/// The API's port never serves metrics, configured or not: the mail counters move only for known
+/// addresses, so a public `/metrics` would tell a caller which emails have accounts.
+#[tokio::test]
+async fn metrics_are_never_served_on_the_api_port() {
+    let app = spawn_app_with(&[]).await;
+    assert!(app.metrics_address.is_none(), "no AUTH_METRICS_LISTEN, no metrics server");
+    let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    crate::helpers::assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// A client may send any token as the method; each distinct one must not become a metric series
+/// (or a span name) that the process keeps for ever.
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = spawn_app_with(&[("AUTH_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    let metrics_address = app.metrics_address.as_deref().expect("a metrics server");
+    let marker = "MADEUPMETHOD";
+    for n in 0..40 {
+        let method = format!("{marker}{n:04}{}", "X".repeat(1_000));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a token is a method");
+        for path in ["/healthz", "/no/such/route"] {
+            let response = app.client.request(method.clone(), app.url(path)).send().await.expect("sent");
+            assert!(response.status().is_client_error(), "{path}: {}", response.status());
+        }
+    }
+    let text = app.client.get(format!("{metrics_address}/metrics")).send().await.expect("sent").text().await;
+    let text = text.expect("text");
+    assert!(!text.contains(marker), "a made-up method became a label");
+    // Whatever other tests of this binary sent, the method label takes only its fixed values.
+    let methods: std::collections::BTreeSet<&str> =
+        text.match_indices("method=\"").filter_map(|(at, found)| text[at + found.len()..].split('"').next()).collect();
+    let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"];
+    assert!(methods.iter().all(|method| known.contains(method)), "method labels: {methods:?}");
+    assert!(methods.contains("other"), "made-up methods are counted as other: {methods:?}");
 }

@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app};
 
-/// The operations that answer without a problem document: probes, metrics, keys and these docs.
+/// The operations that answer without a problem document: probes, keys and these docs.
 const WITHOUT_PROBLEMS: &[&str] = &[
     "/healthz",
     "/readyz",
-    "/metrics",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",
     "/.well-known/oauth-authorization-server",

@@ -35,7 +35,7 @@ impl Write for SharedBuffer {
 /// (with its fields, when it opens and closes) at TRACE level as JSON, `log` records included.
 /// Other tests of the binary log into it too once it is installed; that is harmless, since the test
 /// below searches for secrets only it knows.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     CAPTURED_LOGS
         .get_or_init(|| {
             let buffer = Arc::new(Mutex::new(Vec::new()));

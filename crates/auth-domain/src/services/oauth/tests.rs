@@ -7,6 +7,8 @@ use crate::services::test_support::{NOW, PortMocks, principal_in, request_contex
 use crate::session::RefreshTokenRecord;
 use crate::user::User;
 
+const GATEWAY: ClaimedClient<'static> = ClaimedClient { id: "gateway", configured: true };
+
 fn current_record(session: &Session, token: &RefreshToken) -> RefreshTokenRecord {
     RefreshTokenRecord { hash: token.hash(), session_id: session.id, issued_at: NOW, rotated_at: None }
 }
@@ -167,6 +169,19 @@ async fn an_old_cursor_does_not_reach_back_past_the_live_tokens() {
 }
 
 #[tokio::test]
+async fn a_cursor_at_the_earliest_instant_reads_from_the_oldest_live_revocation_without_overflowing() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .sessions
+        .expect_revoked_since()
+        .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
+        .times(1)
+        .returning(|_, _, _| Ok(Vec::new()));
+    let earliest = time::OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
+    mocks.into_service().revocation_feed(Some(FeedPosition::CaughtUp(earliest))).await.expect("read");
+}
+
+#[tokio::test]
 async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_last_row() {
     let mut mocks = PortMocks::new();
     // A logout-all of many sessions: a whole page revoked at one instant.
@@ -212,9 +227,9 @@ async fn a_client_authentication_attempt_is_counted_before_the_check_and_a_failu
     mocks.rate_limiter.expect_undo().never();
     let service = mocks.into_service();
 
-    let refusal = service.reserve_client_auth_attempt("gateway", &request_context()).await.expect("reserved");
+    let refusal = service.reserve_client_auth_attempt(GATEWAY, &request_context()).await.expect("reserved");
     assert_eq!(refusal, None);
-    service.settle_client_auth_attempt("gateway", &request_context(), false).await.expect("settled");
+    service.settle_client_auth_attempt(GATEWAY, &request_context(), false).await.expect("settled");
 }
 
 #[tokio::test]
@@ -231,9 +246,9 @@ async fn a_refused_client_authentication_attempt_names_its_wait_and_a_success_gi
     mocks.rate_limiter.expect_undo().withf(|key, _| key == CLIENT_AUTH_KEY).times(1).returning(|_, _| Ok(()));
     let service = mocks.into_service();
 
-    let refusal = service.reserve_client_auth_attempt("gateway", &request_context()).await.expect("decided");
+    let refusal = service.reserve_client_auth_attempt(GATEWAY, &request_context()).await.expect("decided");
     assert_eq!(refusal.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
-    service.settle_client_auth_attempt("gateway", &request_context(), true).await.expect("given back");
+    service.settle_client_auth_attempt(GATEWAY, &request_context(), true).await.expect("given back");
 }
 
 #[tokio::test]
@@ -243,6 +258,40 @@ async fn without_a_client_address_nothing_is_counted() {
     mocks.rate_limiter.expect_undo().never();
     let service = mocks.into_service();
     let anonymous = RequestContext { ip: None, ..request_context() };
-    assert!(service.reserve_client_auth_attempt("gateway", &anonymous).await.expect("checked").is_none());
-    service.settle_client_auth_attempt("gateway", &anonymous, false).await.expect("nothing to count");
+    assert!(service.reserve_client_auth_attempt(GATEWAY, &anonymous).await.expect("checked").is_none());
+    service.settle_client_auth_attempt(GATEWAY, &anonymous, false).await.expect("nothing to count");
+}
+
+#[tokio::test]
+async fn failures_of_unknown_client_ids_share_one_key_per_address_whatever_the_id() {
+    let mut mocks = PortMocks::new();
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .withf(|key, _| key == "client-auth-fail:ip:203.0.113.7:unknown-client")
+        .times(2)
+        .returning(|_, limit| {
+            Ok(crate::rate_limit::RateDecision {
+                allowed: true,
+                limit: limit.max,
+                remaining: limit.max - 1,
+                reset_after: std::time::Duration::from_secs(900),
+            })
+        });
+    let service = mocks.into_service();
+    let long_id = "x".repeat(300);
+    for id in ["made-up", long_id.as_str()] {
+        let client = ClaimedClient { id, configured: false };
+        service.reserve_client_auth_attempt(client, &request_context()).await.expect("reserved");
+        service.settle_client_auth_attempt(client, &request_context(), false).await.expect("counted");
+    }
+}
+
+#[test]
+fn a_claimed_id_is_logged_as_eight_hex_digits_of_its_digest() {
+    let digest = ClaimedClient { id: "gateway", configured: true }.id_digest();
+    assert_eq!(digest.len(), 8);
+    assert!(digest.bytes().all(|byte| byte.is_ascii_hexdigit()));
+    assert_eq!(digest, ClaimedClient { id: "gateway", configured: false }.id_digest());
+    assert_ne!(digest, ClaimedClient { id: "gateway2", configured: true }.id_digest());
 }
