@@ -65,11 +65,7 @@ impl RevocationStore for InMemoryRevocationStore {
         }
         // Read under the lock that `restore` holds while it sets the flag: never complete
         // before the restored marks are in.
-        if self.complete.load(Ordering::Acquire) {
-            Ok(RevocationCheck::Live)
-        } else {
-            Ok(RevocationCheck::Incomplete)
-        }
+        if self.complete.load(Ordering::Acquire) { Ok(RevocationCheck::Live) } else { Ok(RevocationCheck::Incomplete) }
     }
 
     async fn restore(&self, revoked: &[(SessionId, OffsetDateTime)]) -> Result<(), InfrastructureError> {

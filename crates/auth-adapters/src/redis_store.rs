@@ -253,4 +253,3 @@ fn is_unavailable(error: &RedisError) -> bool {
         _ => false,
     }
 }
-

@@ -1,6 +1,5 @@
 //! Wiring: builds every adapter from the settings, the domain service on top, and the server.
 
-
 mod revocations;
 
 use std::net::TcpListener;

@@ -224,9 +224,7 @@ impl UserRepository for PostgresUserRepository {
                             let Some(version) = version else { return Ok(0) };
                             if let Some(keep) = keep {
                                 diesel::update(
-                                    sessions::table
-                                        .find(keep.as_uuid())
-                                        .filter(sessions::user_id.eq(id.as_uuid())),
+                                    sessions::table.find(keep.as_uuid()).filter(sessions::user_id.eq(id.as_uuid())),
                                 )
                                 .set(sessions::credentials_version.eq(version))
                                 .execute(connection)

@@ -124,6 +124,10 @@ return removed
 #[async_trait]
 impl RevocationStore for RedisRevocationStore {
     async fn revoke_session(&self, session_id: SessionId, until: OffsetDateTime) -> Result<(), InfrastructureError> {
+        // Past `until` every token of the session has expired already: nothing is left to refuse.
+        if until <= OffsetDateTime::now_utc() {
+            return Ok(());
+        }
         let key = self.key();
         let (session, second) = (session_id.to_string(), until_second(until));
         let _: i64 = self

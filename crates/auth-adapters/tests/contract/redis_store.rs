@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisSetupError, RedisStore};
-use auth_domain::ports::{RateLimiter, RevocationStore};
+use auth_domain::ports::{RateLimiter, RevocationCheck, RevocationStore};
 use auth_domain::{InfrastructureError, RateLimit, SessionId};
 use redis::ConnectionAddr;
 use tokio::net::{TcpListener, TcpStream};
@@ -64,7 +64,7 @@ async fn assert_every_command_is_unavailable(store: &RedisStore) {
     // Twice: the second round goes through the path that replaces a failed connection.
     for _ in 0..2 {
         let started = Instant::now();
-        assert_unavailable("is_session_revoked", started, revocations.is_session_revoked(session_id).await);
+        assert_unavailable("check_session", started, revocations.check_session(session_id, now()).await);
         let started = Instant::now();
         let outcome = revocations.revoke_session(session_id, now() + time::Duration::minutes(15)).await;
         assert_unavailable("revoke_session", started, outcome);
@@ -136,7 +136,7 @@ async fn query<T: redis::FromRedisValue>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
+async fn the_stores_write_only_the_documented_keys_and_every_count_expires() {
     let Some(fixture) = backends::redis().await else { return };
     let mut inspector = inspector(&fixture.url).await;
     let revoked = SessionId::from_uuid(Uuid::new_v4());
@@ -149,7 +149,7 @@ async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
     fixture.rate_limiter.hit(&limited, LIMIT).await.expect("counted");
     fixture.rate_limiter.peek(&peeked, LIMIT).await.expect("peeked");
 
-    let revocation_key = format!("{}revoked:session:{revoked}", fixture.prefix);
+    let revocation_key = format!("{}revoked", fixture.prefix);
     let rate_key = auth_adapters::redis_store::RedisRateLimiter::redis_key(&fixture.prefix, &limited);
     let mut keys: Vec<String> = query(&mut inspector, redis::cmd("KEYS").arg(format!("{}*", fixture.prefix))).await;
     keys.sort_unstable();
@@ -157,11 +157,14 @@ async fn the_stores_write_only_the_documented_keys_and_every_one_expires() {
     expected.sort_unstable();
     assert_eq!(keys, expected, "a lapsed revocation and a peek write nothing");
 
-    let revocation_ttl: i64 = query(&mut inspector, redis::cmd("PTTL").arg(&revocation_key)).await;
-    assert!(
-        (14 * 60 * 1000..=15 * 60 * 1000).contains(&revocation_ttl),
-        "the mark lives until the revocation's instant: {revocation_ttl} ms"
-    );
+    // One hash of marks, without an expiry of its own (its marks are forgotten one by one), so
+    // that Redis can only lose all of them together with the `complete` flag.
+    let revocation_type: String = query(&mut inspector, redis::cmd("TYPE").arg(&revocation_key)).await;
+    assert_eq!(revocation_type, "hash");
+    let mark: Option<i64> =
+        query(&mut inspector, redis::cmd("HGET").arg(&revocation_key).arg(revoked.to_string())).await;
+    let until = (now() + time::Duration::minutes(15)).unix_timestamp();
+    assert!(mark.is_some_and(|mark| (until - 2..=until + 1).contains(&mark)), "the mark holds its instant: {mark:?}");
     let rate_type: String = query(&mut inspector, redis::cmd("TYPE").arg(&rate_key)).await;
     assert_eq!(rate_type, "hash");
     let rate_ttl: i64 = query(&mut inspector, redis::cmd("PTTL").arg(&rate_key)).await;
@@ -291,12 +294,13 @@ async fn the_store_reconnects_on_the_next_call_once_redis_is_back() {
     revocations.revoke_session(session_id, now() + time::Duration::minutes(15)).await.expect("stored");
 
     relay.cut().await;
-    let outcome = revocations.is_session_revoked(session_id).await;
+    let outcome = revocations.check_session(session_id, now()).await;
     assert!(matches!(outcome, Err(InfrastructureError::Unavailable(_))), "Redis is gone: {outcome:?}");
 
     relay.restore().await;
-    assert!(
-        revocations.is_session_revoked(session_id).await.expect("the first call after Redis is back succeeds"),
+    assert_eq!(
+        revocations.check_session(session_id, now()).await.expect("the first call after Redis is back succeeds"),
+        auth_domain::ports::RevocationCheck::Revoked,
         "the revocation stored before the outage is still there"
     );
 }
@@ -318,4 +322,137 @@ async fn a_connection_that_went_silent_is_replaced_on_the_next_call() {
     assert!(started.elapsed() < FAULT_DEADLINE, "a silent connection is given up at the timeout");
 
     store.ping().await.expect("the next call opens a new connection");
+}
+
+/// A `redis-server` of the test's own on a free port, without persistence, killed when dropped:
+/// for what cannot be done to the shared server (a restart, an eviction under `maxmemory`).
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    /// `None` (the test says it skips) where no `redis-server` binary is installed.
+    fn start(extra: &[&str]) -> Option<Self> {
+        let port = BlockingTcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        Self::start_on(port, extra)
+    }
+
+    fn start_on(port: u16, extra: &[&str]) -> Option<Self> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("SKIPPED: no redis-server binary for the private-server Redis tests");
+            return None;
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the private redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self { child, port })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server and starts an empty one on the same port, as a restart without
+    /// persistence does.
+    fn restart(mut self, extra: &[&str]) -> Self {
+        let port = self.port;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Self::start_on(port, extra).expect("it started once")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn revocations_on(url: &str) -> RedisRevocationStore {
+    let store = RedisStore::new(url, "authd-test:".to_owned(), Duration::from_secs(5)).expect("a valid URL");
+    RedisRevocationStore::new(store)
+}
+
+/// Waits out a reconnection: the first command after a restart may find the old connection dead.
+async fn check_after_reconnect(store: &RedisRevocationStore, session_id: SessionId) -> RevocationCheck {
+    for _ in 0..50 {
+        if let Ok(check) = store.check_session(session_id, now()).await {
+            return check;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store never reconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_revocation_hash_makes_the_store_incomplete_never_live() {
+    let Some(fixture) = backends::redis().await else { return };
+    let revoked = SessionId::from_uuid(Uuid::new_v4());
+    fixture.revocations.restore(&[]).await.expect("restored");
+    fixture.revocations.revoke_session(revoked, now() + time::Duration::minutes(15)).await.expect("stored");
+    assert_eq!(fixture.revocations.check_session(revoked, now()).await.expect("checked"), RevocationCheck::Revoked);
+
+    // What FLUSHALL, FLUSHDB or an operator's DEL does to this deployment's keys.
+    let mut inspector = inspector(&fixture.url).await;
+    let _: i64 = query(&mut inspector, redis::cmd("DEL").arg(fixture.revocations.key())).await;
+
+    assert_eq!(
+        fixture.revocations.check_session(revoked, now()).await.expect("checked"),
+        RevocationCheck::Incomplete,
+        "a lost mark must not read as a live session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_restarts_empty_leaves_the_store_incomplete_never_live() {
+    let Some(server) = PrivateRedis::start(&[]) else { return };
+    let revocations = revocations_on(&server.url());
+    let revoked = SessionId::from_uuid(Uuid::new_v4());
+    revocations.restore(&[(revoked, now() + time::Duration::minutes(15))]).await.expect("restored");
+    assert_eq!(check_after_reconnect(&revocations, revoked).await, RevocationCheck::Revoked);
+
+    let server = server.restart(&[]);
+
+    assert_eq!(check_after_reconnect(&revocations, revoked).await, RevocationCheck::Incomplete);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_hash_evicted_under_maxmemory_leaves_the_store_incomplete_never_live() {
+    // allkeys-random evicts any key, the hash included, once memory is full.
+    let Some(server) = PrivateRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-random"]) else {
+        return;
+    };
+    let revocations = revocations_on(&server.url());
+    let revoked = SessionId::from_uuid(Uuid::new_v4());
+    revocations.restore(&[(revoked, now() + time::Duration::minutes(15))]).await.expect("restored");
+    let mut filler = inspector(&server.url()).await;
+    let key = revocations.key();
+    let payload = "x".repeat(16 * 1024);
+    let mut evicted = false;
+    for round in 0..4_000 {
+        let _: () = query(&mut filler, redis::cmd("SET").arg(format!("filler:{round}")).arg(&payload)).await;
+        let present: i64 = query(&mut filler, redis::cmd("EXISTS").arg(&key)).await;
+        if present == 0 {
+            evicted = true;
+            break;
+        }
+    }
+    assert!(evicted, "64 MB through a 2 MB server evicts the hash");
+
+    assert_eq!(
+        revocations.check_session(revoked, now()).await.expect("checked"),
+        RevocationCheck::Incomplete,
+        "an evicted mark must not read as a live session"
+    );
+    drop(server);
 }

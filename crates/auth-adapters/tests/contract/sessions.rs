@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
-use auth_domain::ports::{Rotation, RotationOutcome, SessionRepository, UserRepository};
+use auth_domain::ports::{
+    PasswordUpdate, Rotation, RotationOutcome, SessionCreation, SessionRepository, UserRepository,
+};
 use auth_domain::session::RevocationReason;
 use auth_domain::{RefreshTokenRecord, Session, SessionId, TokenHash, UserId};
 use time::{Duration, OffsetDateTime};
@@ -28,6 +30,8 @@ fn a_session(user_id: UserId, created_at: OffsetDateTime) -> Session {
         user_agent: Some("contract-tests/1.0".to_owned()),
         // Not the default, so that a store dropping it is caught.
         amr: vec!["pwd".to_owned(), "otp".to_owned()],
+        // A new account's version.
+        credentials_version: 0,
     }
 }
 
@@ -45,7 +49,8 @@ fn a_first_token_of(session: &Session) -> RefreshTokenRecord {
 /// created; returns that token.
 async fn create(sessions: &dyn SessionRepository, session: &Session) -> RefreshTokenRecord {
     let first_token = a_first_token_of(session);
-    sessions.create(session, &first_token, None).await.expect("a new session is stored");
+    let created = sessions.create(session, &first_token, None).await.expect("a new session is stored");
+    assert_eq!(created, SessionCreation::Created);
     first_token
 }
 
@@ -400,6 +405,88 @@ pub async fn every_revocation_reaches_the_feed_even_after_the_account_is_deleted
     assert_eq!(feed_of(sessions, deletion + Duration::seconds(1), &ids).await, []);
 }
 
+/// The account's credentials version as stored.
+async fn version_of(users: &dyn UserRepository, user_id: UserId) -> i64 {
+    users.find_by_id(user_id).await.expect("the lookup succeeds").expect("the user exists").credentials_version
+}
+
+pub async fn a_session_is_opened_only_on_the_accounts_current_credentials_version(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    assert_eq!(version_of(users, user.id).await, 0);
+    // A role change completed while the login was in flight: the version it read is stale.
+    users.set_roles(user.id, &[], now()).await.expect("the user exists");
+    assert_eq!(version_of(users, user.id).await, 1, "a change of roles moves the version on");
+    let stale = a_session(user.id, now());
+
+    let outcome = sessions.create(&stale, &a_first_token_of(&stale), None).await.expect("answered");
+
+    assert_eq!(outcome, SessionCreation::CredentialsChanged);
+    assert_eq!(sessions.find(stale.id).await.expect("the lookup succeeds"), None, "nothing is stored");
+    let current = Session { credentials_version: 1, ..a_session(user.id, now()) };
+    create(sessions, &current).await;
+    assert_eq!(found(sessions, current.id).await.credentials_version, 1);
+}
+
+pub async fn no_session_is_opened_for_a_disabled_or_deleted_account(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    users.set_disabled(user.id, true, now()).await.expect("the user exists");
+    let version = version_of(users, user.id).await;
+    let session = Session { credentials_version: version, ..a_session(user.id, now()) };
+    let outcome = sessions.create(&session, &a_first_token_of(&session), None).await.expect("answered");
+    assert_eq!(outcome, SessionCreation::CredentialsChanged, "disabled");
+
+    users.delete(user.id).await.expect("deleted");
+    let outcome = sessions.create(&session, &a_first_token_of(&session), None).await.expect("answered");
+    assert_eq!(outcome, SessionCreation::CredentialsChanged, "deleted");
+}
+
+pub async fn a_new_password_moves_the_version_on_and_the_callers_session_with_it(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let user = an_existing_user(users).await;
+    let (kept, other) = (a_session(user.id, now()), a_session(user.id, now()));
+    create(sessions, &kept).await;
+    create(sessions, &other).await;
+    let notice = crate::support::queued(auth_domain::Mail::PasswordChanged { to: user.email.clone() });
+
+    let update = PasswordUpdate::NewPassword { notice, keep: Some(kept.id) };
+    users.update_password_hash(user.id, &user.password_hash, now(), update).await.expect("stored");
+
+    assert_eq!(version_of(users, user.id).await, 1);
+    assert_eq!(found(sessions, kept.id).await.credentials_version, 1, "the caller's session stays current");
+    assert_eq!(found(sessions, other.id).await.credentials_version, 0, "the others are behind: refresh refuses them");
+}
+
+pub async fn a_rehash_never_puts_back_a_password_replaced_meanwhile(
+    sessions: &dyn SessionRepository,
+    users: &dyn UserRepository,
+) {
+    let _ = sessions;
+    let user = an_existing_user(users).await;
+    let reset = auth_domain::PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$cmVzZXQ$reset");
+    let notice = crate::support::queued(auth_domain::Mail::PasswordChanged { to: user.email.clone() });
+    users
+        .update_password_hash(user.id, &reset, now(), PasswordUpdate::NewPassword { notice, keep: None })
+        .await
+        .expect("reset");
+
+    // The login that read the old hash finishes, and upgrades what it read.
+    let upgraded = auth_domain::PasswordHash::new("$argon2id$v=19$m=65536,t=3,p=1$b2xk$upgraded");
+    let rehash = PasswordUpdate::Rehash { previous: user.password_hash.clone() };
+    users.update_password_hash(user.id, &upgraded, now(), rehash).await.expect("answered");
+
+    let stored = users.find_by_id(user.id).await.expect("the lookup succeeds").expect("the user exists");
+    assert_eq!(stored.password_hash, reset, "the reset's password stays");
+    assert_eq!(stored.credentials_version, 1, "a rehash is no credential change");
+}
+
 contract_tests! {
     backends: {
         sqlite => crate::backends::sqlite,
@@ -417,6 +504,10 @@ contract_tests! {
         revoking_all_of_a_users_sessions_returns_exactly_the_live_ones_of_that_user,
         the_active_sessions_of_a_user_exclude_revoked_and_expired_ones_newest_first,
         every_revocation_reaches_the_feed_even_after_the_account_is_deleted,
+        a_session_is_opened_only_on_the_accounts_current_credentials_version,
+        no_session_is_opened_for_a_disabled_or_deleted_account,
+        a_new_password_moves_the_version_on_and_the_callers_session_with_it,
+        a_rehash_never_puts_back_a_password_replaced_meanwhile,
     ],
 }
 
@@ -424,7 +515,7 @@ contract_tests! {
 /// queue back through the `MailQueue` of the same store.
 mod outbox {
     use auth_domain::mail::QueuedMail;
-    use auth_domain::ports::{MailQueue, MailQueueStats, SessionRepository, UserRepository};
+    use auth_domain::ports::{MailQueue, MailQueueStats, SessionCreation, SessionRepository, UserRepository};
     use auth_domain::user::User;
     use auth_domain::{Mail, Session};
 
@@ -454,7 +545,8 @@ mod outbox {
         let session = a_session(user.id, now());
         let (first_token, notice) = (a_first_token_of(&session), a_sign_in_notice(&user, &session));
 
-        sessions.create(&session, &first_token, Some(notice.clone())).await.expect("a new session is stored");
+        let created = sessions.create(&session, &first_token, Some(notice.clone())).await.expect("stored");
+        assert_eq!(created, SessionCreation::Created);
 
         assert_eq!(claim_every_queued_job(queue).await, [first_attempt_of(&notice)]);
         assert_eq!(found_by_token(sessions, &first_token.hash).await, (session, first_token));
@@ -469,7 +561,8 @@ mod outbox {
         empty_the_queue(queue).await;
         let session = a_session(user.id, now());
 
-        sessions.create(&session, &a_first_token_of(&session), None).await.expect("a new session is stored");
+        let created = sessions.create(&session, &a_first_token_of(&session), None).await.expect("stored");
+        assert_eq!(created, SessionCreation::Created);
 
         assert_eq!(queue.stats().await.expect("the stats are read"), MailQueueStats::default());
         assert_eq!(claim_every_queued_job(queue).await, []);

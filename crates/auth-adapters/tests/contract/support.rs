@@ -64,6 +64,7 @@ pub fn a_user() -> User {
         mfa_enabled: true,
         disabled: false,
         password_hash: PasswordHash::new(format!("$argon2id$v=19$m=19456,t=2,p=1${}", unique("hash"))),
+        credentials_version: 0,
         created_at,
         updated_at: created_at,
     }

@@ -2,7 +2,7 @@
 //!
 //! The mails that its methods queue in the transaction of their change are checked in [`outbox`].
 
-use auth_domain::ports::{MailedToken, UserQuery, UserRepository, UserRepositoryError};
+use auth_domain::ports::{MailedToken, PasswordUpdate, UserQuery, UserRepository, UserRepositoryError};
 use auth_domain::user::User;
 use auth_domain::{Email, PasswordHash, UserId};
 use uuid::Uuid;
@@ -116,13 +116,18 @@ pub async fn updating_the_password_hash_changes_only_that_and_updated_at(users: 
     let at = now();
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA");
 
-    users.update_password_hash(user.id, &new_hash, at, None).await.expect("the user exists");
+    users
+        .update_password_hash(user.id, &new_hash, at, PasswordUpdate::Rehash { previous: user.password_hash.clone() })
+        .await
+        .expect("the user exists");
 
     assert_eq!(stored(users, user.id).await, User { password_hash: new_hash, updated_at: at, ..user });
     assert_eq!(stored(users, bystander.id).await, bystander);
 }
 
-pub async fn setting_roles_replaces_them_and_changes_only_that_and_updated_at(users: &dyn UserRepository) {
+pub async fn setting_roles_replaces_them_and_changes_only_that_updated_at_and_the_credentials_version(
+    users: &dyn UserRepository,
+) {
     let (user, bystander) = a_user_and_a_bystander(users).await;
     let granted_at = now();
     // Sorted already, so a store that keeps roles as a sorted set passes as well as one keeping order.
@@ -130,13 +135,14 @@ pub async fn setting_roles_replaces_them_and_changes_only_that_and_updated_at(us
 
     users.set_roles(user.id, &new_roles, granted_at).await.expect("the user exists");
 
-    let promoted = User { roles: new_roles, updated_at: granted_at, ..user };
+    let promoted = User { roles: new_roles, updated_at: granted_at, credentials_version: 1, ..user };
     assert_eq!(stored(users, promoted.id).await, promoted);
 
     let revoked_at = granted_at + time::Duration::seconds(1);
     users.set_roles(promoted.id, &[], revoked_at).await.expect("the user exists");
 
-    assert_eq!(stored(users, promoted.id).await, User { roles: Vec::new(), updated_at: revoked_at, ..promoted });
+    let demoted = User { roles: Vec::new(), updated_at: revoked_at, credentials_version: 2, ..promoted };
+    assert_eq!(stored(users, demoted.id).await, demoted);
     assert_eq!(stored(users, bystander.id).await, bystander);
 }
 
@@ -150,7 +156,14 @@ pub async fn changing_an_unknown_user_is_not_found(users: &dyn UserRepository) {
         ("update_display_name", users.update_display_name(unknown, Some(display_name("Nobody")), at).await),
         (
             "update_password_hash",
-            users.update_password_hash(unknown, &PasswordHash::new("$argon2id$x"), at, None).await,
+            users
+                .update_password_hash(
+                    unknown,
+                    &PasswordHash::new("$argon2id$x"),
+                    at,
+                    PasswordUpdate::Rehash { previous: PasswordHash::new("$argon2id$x") },
+                )
+                .await,
         ),
         ("set_roles", users.set_roles(unknown, &[role("admin")], at).await),
         ("set_disabled", users.set_disabled(unknown, true, at).await),
@@ -178,14 +191,20 @@ pub async fn a_deleted_user_is_gone_and_its_email_is_free_again(users: &dyn User
     users.insert(&successor, &a_verification_of(&successor)).await.expect("the address can register again");
 }
 
-pub async fn disabling_changes_only_that_and_updated_at(users: &dyn UserRepository) {
+pub async fn disabling_changes_only_that_updated_at_and_the_credentials_version(users: &dyn UserRepository) {
     let (target, bystander) = a_user_and_a_bystander(users).await;
     let at = now();
 
     users.set_disabled(target.id, true, at).await.expect("disabled");
-    assert_eq!(stored(users, target.id).await, User { disabled: true, updated_at: at, ..target.clone() });
+    assert_eq!(
+        stored(users, target.id).await,
+        User { disabled: true, updated_at: at, credentials_version: 1, ..target.clone() }
+    );
     users.set_disabled(target.id, false, at).await.expect("enabled");
-    assert_eq!(stored(users, target.id).await, User { disabled: false, updated_at: at, ..target });
+    assert_eq!(
+        stored(users, target.id).await,
+        User { disabled: false, updated_at: at, credentials_version: 2, ..target }
+    );
     assert_eq!(stored(users, bystander.id).await, bystander);
 }
 
@@ -245,10 +264,10 @@ contract_tests! {
         marking_the_email_verified_changes_only_that_and_updated_at,
         updating_the_display_name_changes_only_that_and_updated_at,
         updating_the_password_hash_changes_only_that_and_updated_at,
-        setting_roles_replaces_them_and_changes_only_that_and_updated_at,
+        setting_roles_replaces_them_and_changes_only_that_updated_at_and_the_credentials_version,
         changing_an_unknown_user_is_not_found,
         a_deleted_user_is_gone_and_its_email_is_free_again,
-        disabling_changes_only_that_and_updated_at,
+        disabling_changes_only_that_updated_at_and_the_credentials_version,
         listing_pages_through_users_in_id_order,
         listing_filters_by_a_part_of_the_email_taken_literally,
     ],
@@ -259,7 +278,7 @@ contract_tests! {
 mod outbox {
     use auth_domain::mail::{MailJob, QueuedMail};
     use auth_domain::ports::{
-        MailQueue, MailQueueStats, MailedToken, OneTimeTokenRepository, TokenPurpose, UserRepository,
+        MailQueue, MailQueueStats, MailedToken, OneTimeTokenRepository, PasswordUpdate, TokenPurpose, UserRepository,
         UserRepositoryError,
     };
     use auth_domain::user::User;
@@ -381,10 +400,19 @@ mod outbox {
         let (new_hash, at) = (a_new_password_hash(), now());
         let notice = queued(Mail::PasswordChanged { to: user.email.clone() });
 
-        users.update_password_hash(user.id, &new_hash, at, Some(notice.clone())).await.expect("the user exists");
+        users
+            .update_password_hash(
+                user.id,
+                &new_hash,
+                at,
+                PasswordUpdate::NewPassword { notice: notice.clone(), keep: None },
+            )
+            .await
+            .expect("the user exists");
 
         assert_eq!(claim_every_queued_job(queue).await, [first_attempt_of(&notice)]);
-        assert_eq!(stored(users, user.id).await, User { password_hash: new_hash, updated_at: at, ..user });
+        let changed = User { password_hash: new_hash, updated_at: at, credentials_version: 1, ..user };
+        assert_eq!(stored(users, changed.id).await, changed);
     }
 
     pub async fn upgrading_a_password_hash_without_a_notice_queues_nothing(
@@ -395,7 +423,15 @@ mod outbox {
         let user = an_existing_user(users).await;
         empty_the_queue(queue).await;
 
-        users.update_password_hash(user.id, &a_new_password_hash(), now(), None).await.expect("the user exists");
+        users
+            .update_password_hash(
+                user.id,
+                &a_new_password_hash(),
+                now(),
+                PasswordUpdate::Rehash { previous: user.password_hash.clone() },
+            )
+            .await
+            .expect("the user exists");
 
         assert_eq!(queue.stats().await.expect("the stats are read"), MailQueueStats::default());
         assert_eq!(claim_every_queued_job(queue).await, []);
@@ -411,7 +447,14 @@ mod outbox {
         let unknown = UserId::from_uuid(Uuid::new_v4());
         let notice = queued(Mail::PasswordChanged { to: bystander.email.clone() });
 
-        let outcome = users.update_password_hash(unknown, &a_new_password_hash(), now(), Some(notice)).await;
+        let outcome = users
+            .update_password_hash(
+                unknown,
+                &a_new_password_hash(),
+                now(),
+                PasswordUpdate::NewPassword { notice, keep: None },
+            )
+            .await;
 
         assert!(matches!(outcome, Err(UserRepositoryError::NotFound)), "expected NotFound, got {outcome:?}");
         assert_eq!(queue.stats().await.expect("the stats are read"), MailQueueStats::default());
@@ -430,7 +473,14 @@ mod outbox {
         // The queue refuses a second job under an id it holds: the last step of the change fails.
         let notice = QueuedMail { id: already_queued.id, ..queued(Mail::PasswordChanged { to: user.email.clone() }) };
 
-        let outcome = users.update_password_hash(user.id, &a_new_password_hash(), now(), Some(notice)).await;
+        let outcome = users
+            .update_password_hash(
+                user.id,
+                &a_new_password_hash(),
+                now(),
+                PasswordUpdate::NewPassword { notice, keep: None },
+            )
+            .await;
 
         assert!(outcome.is_err(), "the change cannot succeed without queueing its notice: {outcome:?}");
         assert_eq!(stored(users, user.id).await, user, "the new hash was stored");

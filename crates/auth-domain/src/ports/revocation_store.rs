@@ -40,8 +40,11 @@ pub trait RevocationStore: Send + Sync {
     /// [`RevocationCheck::Live`] whenever marks may have been lost since the last
     /// [`RevocationStore::restore`]: the completeness flag and the marks are lost together or not
     /// at all.
-    async fn check_session(&self, session_id: SessionId, now: OffsetDateTime)
-    -> Result<RevocationCheck, InfrastructureError>;
+    async fn check_session(
+        &self,
+        session_id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<RevocationCheck, InfrastructureError>;
 
     /// Adds `revoked` (each session with the instant until which it is remembered), then records
     /// that the store holds the complete record. Marks already there stay: a revocation written

@@ -384,9 +384,8 @@ impl AuthService {
         }
         let now = self.now();
         let session = self.ports.sessions.find(principal.session_id).await?;
-        let recent = session.is_some_and(|session| {
-            session.is_active_at(now) && now - session.created_at <= REAUTHENTICATION_WINDOW
-        });
+        let recent = session
+            .is_some_and(|session| session.is_active_at(now) && now - session.created_at <= REAUTHENTICATION_WINDOW);
         Ok(if recent { Reauthentication::Confirmed } else { Reauthentication::Required })
     }
 

@@ -5,11 +5,11 @@ use crate::password::PasswordHash;
 use crate::ports::{PasswordCheck, TotpCredential};
 use crate::services::LoginOutcome;
 use crate::services::LoginRequest;
-use crate::session::Session;
 use crate::services::test_support::{
     NOW, PortMocks, RANDOM_BYTES, STRONG_PASSWORD, allowed, principal_in, refused, request_context, session_of,
     verified_user,
 };
+use crate::session::Session;
 use crate::totp::step_at;
 
 /// The secret every enrolment of these tests gets: the first bytes of the random source.

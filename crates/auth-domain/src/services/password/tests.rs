@@ -419,7 +419,8 @@ async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_
             *id == user_id
                 && *hash == PasswordHash::new(NEW_HASH)
                 && *at == NOW
-                && new_password(notice).is_some_and(|(notice, keep)| is_password_changed_notice_to_ada(Some(notice)) && keep.is_none())
+                && new_password(notice)
+                    .is_some_and(|(notice, keep)| is_password_changed_notice_to_ada(Some(notice)) && keep.is_none())
         })
         .times(1)
         .in_sequence(&mut order)
