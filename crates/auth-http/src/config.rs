@@ -192,7 +192,21 @@ impl SettingsSource {
     /// # Errors
     /// When AUTH_CONFIG names a file that cannot be read or parsed.
     pub fn from_process() -> Result<Self, ConfigError> {
-        Self::from_variables(std::env::vars())
+        Self::from_os_variables(std::env::vars_os())
+    }
+
+    /// `std::env::vars` panics on the first variable that is not UTF-8, whoever set it: only our
+    /// own variables must be text, and one that is not is a configuration error naming it.
+    fn from_os_variables(
+        variables: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let mut ours = Vec::new();
+        for (name, value) in variables {
+            let Some(name) = name.to_str().filter(|name| name.starts_with("AUTH_")) else { continue };
+            let value = value.into_string().map_err(|_| ConfigError::new(name, "is not valid UTF-8"))?;
+            ours.push((name.to_owned(), value));
+        }
+        Self::from_variables(ours)
     }
 
     /// The given variables, and the TOML file their AUTH_CONFIG names if any.
@@ -654,6 +668,20 @@ mod tests {
         let error = load(&[("AUTH_INTROSPECTION_CLIENTS", too_long.as_str())]).expect_err("it does not fit");
         assert!(error.to_string().starts_with("AUTH_INTROSPECTION_CLIENTS"), "{error}");
         assert!(!error.to_string().contains("sss"), "the secret is not repeated: {error}");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_variable_that_is_not_utf8_is_an_error_if_ours_and_ignored_otherwise() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let not_utf8 = || OsString::from_vec(vec![b'a', 0xff, b'b']);
+        let others = vec![(OsString::from("LANG_GARBLED"), not_utf8()), (OsString::from_vec(vec![0xfe]), "x".into())];
+        let source = SettingsSource::from_os_variables(others).expect("foreign variables are ignored");
+        assert!(Settings::load(&source).is_ok());
+        let ours = vec![(OsString::from("AUTH_AUDIENCE"), not_utf8())];
+        let error = SettingsSource::from_os_variables(ours).expect_err("ours must be text");
+        assert_eq!(error.variable, "AUTH_AUDIENCE");
     }
 
     #[test]
