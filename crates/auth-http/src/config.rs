@@ -290,8 +290,18 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
         .collect()
 }
 
-/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit; also `250ms`.
+/// The longest duration any setting takes: 100 years. Lifetimes are added to the present (a
+/// session's expiry, a link's) and timeouts multiplied; past this, the sum would leave the dates a
+/// timestamp can hold and the service would panic at the first login instead of refusing to start.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit; also `250ms`. At most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_any_duration(text).filter(|duration| *duration <= MAX_DURATION)
+}
+
+fn parse_any_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Some(digits) = text.strip_suffix("ms") {
         let millis: u64 =
@@ -437,7 +447,7 @@ impl Settings {
             parse_duration(&text).ok_or_else(|| {
                 ConfigError::new(
                     variable,
-                    format!("expected a positive duration such as 15m, 30d or 10s, got {text:?}"),
+                    format!("expected a positive duration such as 15m, 30d or 10s, at most 36500d, got {text:?}"),
                 )
             })
         };
@@ -800,6 +810,17 @@ mod tests {
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("0ms"), None);
+    }
+
+    #[test]
+    fn a_duration_past_a_hundred_years_is_refused() {
+        assert_eq!(parse_duration("36500d"), Some(MAX_DURATION));
+        assert_eq!(parse_duration("36501d"), None);
+        assert_eq!(parse_duration("18446744073709551615ms"), None);
+        // Accepted before, then every login would have panicked (the `config` fuzz target checks it)
+        // adding it to the present, past year 9999.
+        let error = load(&[("AUTH_SESSION_TTL", "3000000d")]).expect_err("too long");
+        assert_eq!(error.variable, "AUTH_SESSION_TTL");
     }
 
     #[test]
