@@ -42,14 +42,18 @@ impl Email {
     /// # Errors
     /// [`EmailError`] names what is wrong with the address.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        // The rules judge the lower-case form, the one stored and parsed again on every read:
+        // lower-casing may lengthen text (`Ⱥ` is two bytes, `ⱥ` three) or add a mark that is not
+        // alphanumeric (`İ` becomes `i` and U+0307), so an address judged before it would be
+        // stored yet refused when read back, an account no one could load.
+        let normalised = raw.trim().to_lowercase();
+        if normalised.is_empty() {
             return Err(EmailError::Empty);
         }
-        if trimmed.chars().count() > MAX_EMAIL_LENGTH {
+        if normalised.chars().count() > MAX_EMAIL_LENGTH {
             return Err(EmailError::TooLong);
         }
-        let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        let (local, domain) = normalised.rsplit_once('@').ok_or(EmailError::Malformed)?;
         let domain_is_plausible = !domain.is_empty()
             && !domain.starts_with('.')
             && !domain.ends_with('.')
@@ -62,7 +66,7 @@ impl Email {
         if !domain_is_plausible || !local_is_plausible {
             return Err(EmailError::Malformed);
         }
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(normalised))
     }
 
     pub fn as_str(&self) -> &str {
@@ -92,6 +96,19 @@ mod tests {
         assert_eq!(Email::parse("@example.com"), Err(EmailError::Malformed));
         assert_eq!(Email::parse("ada@exa mple.com"), Err(EmailError::Malformed));
         assert_eq!(Email::parse("ada@example..com"), Err(EmailError::Malformed));
+    }
+
+    #[test]
+    fn an_accepted_address_parses_again_to_itself_even_when_lower_casing_changes_its_shape() {
+        // Both were accepted, then refused when read back; the `request_bodies` fuzz target checks it.
+        let dotted_capital_i = "ada@\u{130}.example";
+        let lengthening_local_part = format!("{}@example.com", "\u{23A}".repeat(32));
+        assert_eq!(Email::parse(dotted_capital_i), Err(EmailError::Malformed));
+        assert_eq!(Email::parse(&lengthening_local_part), Err(EmailError::Malformed));
+        for raw in ["Ada@Example.COM", "\u{C9}lise@B\u{DC}cher.example", "\u{3A3}\u{3A3}@example.gr"] {
+            let email = Email::parse(raw).expect("a valid address");
+            assert_eq!(Email::parse(email.as_str()), Ok(email));
+        }
     }
 
     #[test]

@@ -192,7 +192,21 @@ impl SettingsSource {
     /// # Errors
     /// When AUTH_CONFIG names a file that cannot be read or parsed.
     pub fn from_process() -> Result<Self, ConfigError> {
-        Self::from_variables(std::env::vars())
+        Self::from_os_variables(std::env::vars_os())
+    }
+
+    /// `std::env::vars` panics on the first variable that is not UTF-8, whoever set it: only our
+    /// own variables must be text, and one that is not is a configuration error naming it.
+    fn from_os_variables(
+        variables: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let mut ours = Vec::new();
+        for (name, value) in variables {
+            let Some(name) = name.to_str().filter(|name| name.starts_with("AUTH_")) else { continue };
+            let value = value.into_string().map_err(|_| ConfigError::new(name, "is not valid UTF-8"))?;
+            ours.push((name.to_owned(), value));
+        }
+        Self::from_variables(ours)
     }
 
     /// The given variables, and the TOML file their AUTH_CONFIG names if any.
@@ -276,8 +290,18 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
         .collect()
 }
 
-/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit; also `250ms`.
+/// The longest duration any setting takes: 100 years. Lifetimes are added to the present (a
+/// session's expiry, a link's) and timeouts multiplied; past this, the sum would leave the dates a
+/// timestamp can hold and the service would panic at the first login instead of refusing to start.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// Parses `15m`, `30d`, `10s`, `1h`: a positive integer and a unit; also `250ms`. At most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_any_duration(text).filter(|duration| *duration <= MAX_DURATION)
+}
+
+fn parse_any_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Some(digits) = text.strip_suffix("ms") {
         let millis: u64 =
@@ -423,7 +447,7 @@ impl Settings {
             parse_duration(&text).ok_or_else(|| {
                 ConfigError::new(
                     variable,
-                    format!("expected a positive duration such as 15m, 30d or 10s, got {text:?}"),
+                    format!("expected a positive duration such as 15m, 30d or 10s, at most 36500d, got {text:?}"),
                 )
             })
         };
@@ -657,6 +681,20 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
+    fn a_variable_that_is_not_utf8_is_an_error_if_ours_and_ignored_otherwise() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let not_utf8 = || OsString::from_vec(vec![b'a', 0xff, b'b']);
+        let others = vec![(OsString::from("LANG_GARBLED"), not_utf8()), (OsString::from_vec(vec![0xfe]), "x".into())];
+        let source = SettingsSource::from_os_variables(others).expect("foreign variables are ignored");
+        assert!(Settings::load(&source).is_ok());
+        let ours = vec![(OsString::from("AUTH_AUDIENCE"), not_utf8())];
+        let error = SettingsSource::from_os_variables(ours).expect_err("ours must be text");
+        assert_eq!(error.variable, "AUTH_AUDIENCE");
+    }
+
+    #[test]
     fn no_configuration_gives_the_embedded_defaults() {
         let settings = load(&[]).expect("defaults are valid");
         assert_eq!(settings.listen, "127.0.0.1:8080".parse().expect("address"));
@@ -772,6 +810,17 @@ mod tests {
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("0ms"), None);
+    }
+
+    #[test]
+    fn a_duration_past_a_hundred_years_is_refused() {
+        assert_eq!(parse_duration("36500d"), Some(MAX_DURATION));
+        assert_eq!(parse_duration("36501d"), None);
+        assert_eq!(parse_duration("18446744073709551615ms"), None);
+        // Accepted before, then every login would have panicked (the `config` fuzz target checks it)
+        // adding it to the present, past year 9999.
+        let error = load(&[("AUTH_SESSION_TTL", "3000000d")]).expect_err("too long");
+        assert_eq!(error.variable, "AUTH_SESSION_TTL");
     }
 
     #[test]

@@ -10,6 +10,14 @@ mod revocations;
 mod users;
 pub(crate) mod well_known;
 
+/// The opaque cursors that the revocation feed and the admin lists hand out and take back. Public
+/// only so that the fuzz targets in `fuzz/` can feed them what a client may send; the handlers are
+/// their one other user.
+pub mod cursors {
+    pub use super::admin::{decode_cursor as decode_list_cursor, encode_cursor as encode_list_cursor};
+    pub use super::revocations::{decode_cursor as decode_feed_cursor, encode_cursor as encode_feed_cursor};
+}
+
 use actix_web::web;
 use auth_domain::TokenPair;
 use auth_domain::services::SessionView;

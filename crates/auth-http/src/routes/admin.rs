@@ -16,12 +16,17 @@ use crate::error::{ApiError, Problem};
 use crate::extractors::{AdminCaller, ClientContext};
 
 /// Cursors are opaque to clients: a kind tag and a position, base64url. The tag keeps a users
-/// cursor from being taken for an audit one.
-fn encode_cursor(kind: &str, position: &str) -> String {
+/// cursor from being taken for an audit one. Public (as `routes::cursors`) for the fuzz targets.
+pub fn encode_cursor(kind: &str, position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
-fn decode_cursor<T: std::str::FromStr>(kind: &str, cursor: &str) -> Result<T, ApiError> {
+/// The position of a cursor that [`encode_cursor`] made for the list `kind`.
+///
+/// # Errors
+/// A 400 `invalid_cursor` for anything else: not base64url, not UTF-8, another kind, or a
+/// position that does not parse as `T`.
+pub fn decode_cursor<T: std::str::FromStr>(kind: &str, cursor: &str) -> Result<T, ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this list handed out");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
