@@ -1,8 +1,8 @@
 //! Property-based fuzzing of access-token verification: whatever bytes arrive in a Bearer header,
 //! the verifier answers with a refusal, never a panic, and never accepts a token it did not sign.
 //!
-//! cargo-fuzz needs a nightly toolchain, which this project's machines cannot fetch; proptest runs
-//! on stable inside the ordinary test suite, so every CI run fuzzes a few thousand inputs.
+//! proptest runs inside the ordinary test suite, so every `cargo test` tries a few thousand inputs;
+//! the coverage-guided fuzzing of the same codec is `fuzz/fuzz_targets/tokens.rs` (`fuzz/run`).
 
 use auth_adapters::jwt::JwtCodec;
 use auth_adapters::keys::{MasterKey, SigningAlgorithm, generate_signing_key};

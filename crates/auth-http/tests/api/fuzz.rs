@@ -1,6 +1,6 @@
 //! Property-based fuzzing of request decoding: arbitrary bodies to every JSON route get an answer
-//! below 500, and the server keeps serving. (proptest on stable; see the adapters' token fuzzing
-//! for why not cargo-fuzz.)
+//! below 500, and the server keeps serving, through the whole application. The coverage-guided
+//! fuzzing of the parsers behind these bodies is `fuzz/fuzz_targets/request_bodies.rs`.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
