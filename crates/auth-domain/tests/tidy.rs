@@ -17,7 +17,7 @@ fn is_forbidden(name: &str) -> bool {
 #[test]
 fn the_domain_depends_on_no_infrastructure_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // `cargo tree` resolves for this platform only, unlike `cargo metadata`. Not `--offline`: on a
+    // `cargo tree` resolves for this platform only, unlike `cargo metadata`. Cargo may fetch: on a
     // fresh machine the crates it resolves may not be downloaded yet, and cargo may fetch them.
     let output = Command::new(cargo)
         .args(["tree", "--package", "auth-domain", "--edges", "normal", "--prefix", "none"])

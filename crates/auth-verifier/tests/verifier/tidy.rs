@@ -14,8 +14,8 @@ const FORBIDDEN_FEATURE: &str = "jsonwebtoken feature \"aws_lc_rs\"";
 
 fn tree(edges: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // Not `--offline`: `--all-features` resolves crates that a plain build never downloads, so on a
-    // fresh machine an offline `cargo tree` fails; cargo may fetch them, as the build itself does.
+    // Cargo may fetch here: `--all-features` resolves crates that a plain build never downloads, so on a
+    // fresh machine a cache-only `cargo tree` fails; cargo may fetch them, as the build itself does.
     let output = Command::new(cargo)
         .args(["tree", "--package", "auth-verifier", "--edges", edges, "--prefix", "none"])
         .args(["--all-features", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
