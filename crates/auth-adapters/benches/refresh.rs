@@ -1,5 +1,5 @@
 //! Refresh-token rotation on SQLite and PostgreSQL: the repository's rotation transaction alone
-//! (`SessionRepository::rotate`), and the whole use case (`AuthService::refresh`: look the token
+//! (`SessionRepository::rotate`), and the whole use case (`SessionService::refresh`: look the token
 //! up, load the account, rotate, audit, sign the new access token).
 //!
 //! `cargo bench -p auth-adapters --bench refresh`; PostgreSQL needs AUTH_TEST_DATABASE_URL (a
@@ -77,7 +77,7 @@ fn rotation(c: &mut Criterion) {
                     let mut elapsed = Duration::ZERO;
                     for _ in 0..iterations {
                         let started = Instant::now();
-                        let pair = service.refresh(current.expose(), &context).await.expect("refreshes");
+                        let pair = service.sessions.refresh(current.expose(), &context).await.expect("refreshes");
                         elapsed += started.elapsed();
                         current = pair.refresh_token;
                     }

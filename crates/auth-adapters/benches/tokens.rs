@@ -56,7 +56,7 @@ fn sign_and_verify(c: &mut Criterion) {
     group.finish();
 }
 
-/// `AuthService::authenticate`: what every authenticated request costs before its handler runs.
+/// `Authenticator::authenticate`: what every authenticated request costs before its handler runs.
 fn authenticate(c: &mut Criterion) {
     let runtime = support::runtime();
     let folder = tempfile::tempdir().expect("a temporary folder");
@@ -75,7 +75,7 @@ fn authenticate(c: &mut Criterion) {
         let token = pair.access_token.expose().to_owned();
         group.bench_function(store, |b| {
             b.to_async(&runtime)
-                .iter(|| async { service.authenticate(black_box(&token)).await.expect("authenticates") });
+                .iter(|| async { service.authenticator.authenticate(black_box(&token)).await.expect("authenticates") });
         });
     }
     group.finish();

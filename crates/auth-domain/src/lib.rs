@@ -29,7 +29,7 @@ pub use ids::{MailJobId, SessionId, UserId};
 pub use mail::Mail;
 pub use password::{Password, PasswordHash, PasswordPolicy};
 pub use rate_limit::{RateDecision, RateLimit, RateLimitExceeded};
-pub use services::{AuthPolicy, AuthPorts, AuthService, Principal, RateLimits, RequestContext};
+pub use services::{AuthPolicy, AuthPorts, AuthServices, Principal, RateLimits, RequestContext};
 pub use session::{RefreshTokenRecord, Session};
 pub use tokens::{AccessClaims, OneTimeToken, RefreshSecret, RefreshToken, TokenHash, TokenPair};
 pub use user::{DisplayName, Role, User};

@@ -184,9 +184,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 UsersCommand::RevokeRole { email, role } => (email, role, false),
             };
             let outcome = if granted {
-                components.service.grant_role(email, role).await
+                components.services.accounts.grant_role(email, role).await
             } else {
-                components.service.revoke_role(email, role).await
+                components.services.accounts.revoke_role(email, role).await
             };
             let user = outcome.map_err(|error| anyhow::anyhow!("{error}"))?;
             let roles = user.role_names().join(", ");

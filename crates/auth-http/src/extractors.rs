@@ -8,7 +8,8 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use auth_domain::{AuthService, Principal, RequestContext};
+use auth_domain::services::Authenticator;
+use auth_domain::{Principal, RequestContext};
 
 use crate::config::IpNetwork;
 use crate::error::ApiError;
@@ -42,7 +43,7 @@ impl FromRequest for Authenticated {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(request);
-        let service = request.app_data::<web::Data<AuthService>>().cloned();
+        let service = request.app_data::<web::Data<Authenticator>>().cloned();
         Box::pin(async move {
             let token = token?.ok_or_else(ApiError::missing_token)?;
             let service = service.ok_or_else(ApiError::internal)?;

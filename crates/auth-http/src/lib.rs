@@ -1,9 +1,11 @@
 //! The HTTP face of the authentication service: configuration, wiring, routes and error mapping.
 //!
 //! Architecture invariant: no business rule lives here. Handlers decode a request, call one use
-//! case of `auth_domain::AuthService`, and encode its answer; `error.rs` is the one place where
+//! case of the one area service of `auth_domain::services` they extract (`web::Data<LoginService>`,
+//! ...), and encode its answer; `error.rs` is the one place where
 //! domain errors become HTTP statuses.
 
+pub mod app_services;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -35,11 +35,15 @@ use auth_domain::ports::{
     AuditLog, Clock, IdGenerator, MailQueue, Mailer, NoBreachedPasswords, OneTimeTokenRepository, RateLimiter,
     RevocationStore, SecondFactorRepository, SessionRepository, SigningKeyStore, StoredSigningKey, UserRepository,
 };
+use auth_domain::services::ResourceClients;
 use auth_domain::services::{MailDelivery, MailDeliveryPolicy};
 use auth_domain::signing_keys::{KeyPolicy, SigningKeyPorts, SigningKeyService};
-use auth_domain::{AuthPolicy, AuthPorts, AuthService, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret};
+use auth_domain::{
+    AuthPolicy, AuthPorts, AuthServices, InfrastructureError, PasswordPolicy, RateLimits, RefreshSecret,
+};
 use secrecy::{ExposeSecret, SecretBox};
 
+use crate::app_services::AppServices;
 use crate::config::{DatabaseSettings, Settings, StoreSettings};
 use crate::error::{ApiError, json_error, query_error};
 use crate::extractors::TrustedProxies;
@@ -198,7 +202,7 @@ impl std::fmt::Debug for Dependencies {
 /// Everything built from the settings: the domain service and the adapters routes need directly.
 #[derive(Clone)]
 pub struct Components {
-    pub service: AuthService,
+    pub services: AuthServices,
     pub codec: Arc<JwtCodec>,
     pub dependencies: Dependencies,
     /// Drains the mail queue; [`Application::build`] runs it in the background.
@@ -630,10 +634,11 @@ impl Components {
                 mfa_failures_per_user: settings.rate_mfa_user,
                 client_auth_failures_per_ip: settings.rate_client_auth,
             },
+            resource_clients: ResourceClients::new(settings.introspection_clients.clone()),
             ..AuthPolicy::with_defaults(settings.issuer.clone(), refresh_secret)
         };
         Ok(Self {
-            service: AuthService::new(ports, policy),
+            services: AuthServices::new(&ports, policy),
             codec: codec.clone(),
             dependencies: Dependencies { database, redis, codec, mail_queue },
             mail_delivery,
@@ -665,7 +670,7 @@ impl Application {
         crate::telemetry::metrics();
         let components = Components::build(&settings, migrations).await?;
         spawn_mail_delivery(components.mail_delivery.clone(), components.mail_poll_interval);
-        revocations::spawn_revocation_follower(components.service.clone());
+        revocations::spawn_revocation_follower(components.services.revocations.clone());
         let listener =
             TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -749,7 +754,7 @@ fn run_metrics(listener: TcpListener, dependencies: Dependencies) -> anyhow::Res
 }
 
 fn run(listener: TcpListener, components: Components, settings: &Settings) -> anyhow::Result<Server> {
-    let service = web::Data::new(components.service);
+    let services = AppServices::new(components.services);
     let codec = web::Data::from(components.codec);
     let dependencies = web::Data::new(components.dependencies);
     let proxies = web::Data::new(TrustedProxies(settings.trusted_proxies.clone()));
@@ -762,8 +767,6 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             .context("AUTH_HSTS is not a header value")?,
     });
     let cors_origins = settings.cors_origins.clone();
-    let introspection_clients =
-        web::Data::new(routes::oauth::IntrospectionClients(settings.introspection_clients.clone()));
     let discovery = web::Data::new(routes::well_known::Discovery::new(
         &settings.public_url,
         &settings.issuer,
@@ -773,12 +776,10 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
         App::new()
             .wrap(cors(&cors_origins))
             .wrap(from_fn(middleware))
-            .app_data(service.clone())
             .app_data(codec.clone())
             .app_data(dependencies.clone())
             .app_data(proxies.clone())
             .app_data(response_headers.clone())
-            .app_data(introspection_clients.clone())
             .app_data(discovery.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .app_data(
@@ -794,6 +795,7 @@ fn run(listener: TcpListener, components: Components, settings: &Settings) -> an
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("no such resource").into()))
             .app_data(web::QueryConfig::default().error_handler(|error, _| query_error(&error).into()))
+            .configure(|config| services.register(config))
             .configure(routes::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("no route matches this method and path"))

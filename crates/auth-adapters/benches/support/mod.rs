@@ -1,4 +1,4 @@
-//! What the benchmarks share: an [`AuthService`] wired to real adapters (SQLite or PostgreSQL,
+//! What the benchmarks share: an [`AuthServices`] wired to real adapters (SQLite or PostgreSQL,
 //! in-process or Redis stores), and the environment variables that name the servers.
 //!
 //! The servers are the ones the test suites use: AUTH_TEST_DATABASE_URL and AUTH_TEST_REDIS_URL.
@@ -31,7 +31,7 @@ use auth_domain::ports::{
     SecondFactorRepository, SessionRepository, UserRepository,
 };
 use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
-use auth_domain::{AuthPolicy, AuthPorts, AuthService, RateLimits, RefreshSecret, RequestContext, TokenPair};
+use auth_domain::{AuthPolicy, AuthPorts, AuthServices, RateLimits, RefreshSecret, RequestContext, TokenPair};
 use time::OffsetDateTime;
 
 pub const ISSUER: &str = "https://auth.bench.example";
@@ -147,7 +147,7 @@ pub fn service(
     stores: (Arc<dyn RevocationStore>, Arc<dyn RateLimiter>),
     hasher: Arc<dyn PasswordHasher>,
     codec: Arc<JwtCodec>,
-) -> AuthService {
+) -> AuthServices {
     let (revocations, rate_limiter) = stores;
     let ports = AuthPorts {
         users: repositories.users,
@@ -180,18 +180,19 @@ pub fn service(
         },
         ..AuthPolicy::with_defaults(ISSUER, RefreshSecret::new(vec![7; 32]))
     };
-    AuthService::new(ports, policy)
+    AuthServices::new(&ports, policy)
 }
 
 /// Registers a new account and logs it in: its first token pair.
-pub async fn signed_in(service: &AuthService) -> TokenPair {
+pub async fn signed_in(service: &AuthServices) -> TokenPair {
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
     let context = RequestContext { ip: Some("127.0.0.1".to_owned()), user_agent: Some("bench".to_owned()) };
     service
+        .registration
         .register(RegisterRequest { email: email.clone(), password: PASSWORD.to_owned(), display_name: None }, &context)
         .await
         .expect("the account registers");
-    match service.login(LoginRequest { email, password: PASSWORD.to_owned() }, &context).await {
+    match service.login.login(LoginRequest { email, password: PASSWORD.to_owned() }, &context).await {
         Ok(LoginOutcome::Authenticated(pair)) => pair,
         Ok(LoginOutcome::MfaRequired(_)) => panic!("a new account has no second factor"),
         Err(error) => panic!("the account does not log in: {error}"),

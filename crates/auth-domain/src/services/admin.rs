@@ -1,9 +1,14 @@
 //! Use cases of operators: find, read, change, disable and delete accounts, end their sessions,
 //! and read the audit log. Every change is audited with the acting administrator.
 
+use std::sync::Arc;
+
+use super::common::Auditor;
+use super::{AuthPolicy, AuthPorts, RevocationService};
+use crate::ports::{AuditLog, Clock, UserRepository};
 use serde_json::json;
 
-use super::{AuthService, Principal, RequestContext};
+use super::{Principal, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::email::MAX_EMAIL_LENGTH;
 use crate::error::InfrastructureError;
@@ -106,7 +111,33 @@ fn parse_roles(raw: &[String]) -> Result<Vec<Role>, AdminError> {
     Ok(roles)
 }
 
-impl AuthService {
+/// The admin API: accounts, their sessions, the audit log.
+#[derive(Clone)]
+pub struct AdminService {
+    users: Arc<dyn UserRepository>,
+    audit: Arc<dyn AuditLog>,
+    clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    revocations: RevocationService,
+}
+
+impl std::fmt::Debug for AdminService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminService")
+    }
+}
+
+impl AdminService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            audit: Arc::clone(&ports.audit),
+            clock: Arc::clone(&ports.clock),
+            auditor: ports.auditor(),
+            revocations: RevocationService::new(ports, policy),
+        }
+    }
+
     fn require_admin(principal: &Principal) -> Result<(), AdminError> {
         if principal.roles.iter().any(|role| role == ADMIN_ROLE) { Ok(()) } else { Err(AdminError::Forbidden) }
     }
@@ -134,7 +165,7 @@ impl AuthService {
         }
         // One more than asked, to tell whether another page follows.
         let query = UserQuery { email_contains, after, limit: limit + 1 };
-        let mut users = self.ports.users.list(&query).await?;
+        let mut users = self.users.list(&query).await?;
         let more = users.len() > limit as usize;
         users.truncate(limit as usize);
         let next_after = if more { users.last().map(|user| user.id) } else { None };
@@ -145,7 +176,7 @@ impl AuthService {
     /// [`AdminError::NotFound`], or [`AdminError::Forbidden`] without the admin role.
     pub async fn admin_get_user(&self, principal: &Principal, id: UserId) -> Result<User, AdminError> {
         Self::require_admin(principal)?;
-        self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
+        self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
     /// Changes an account's roles and whether it is disabled. Disabling, or removing a role, ends
@@ -163,7 +194,7 @@ impl AuthService {
     ) -> Result<User, AdminError> {
         Self::require_admin(principal)?;
         let roles = request.roles.as_deref().map(parse_roles).transpose()?;
-        let user = self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
+        let user = self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
         if id == principal.user_id {
             // An administrator changes no role of its own (a token still claiming a role it lost
             // must not be able to grant it back) and does not disable itself.
@@ -172,24 +203,24 @@ impl AuthService {
                 return Err(AdminError::SelfLockout);
             }
         }
-        let now = self.now();
+        let now = self.clock.now();
         let mut changes = serde_json::Map::new();
         let mut sessions_revoked = None;
         if let Some(roles) = roles.filter(|roles| *roles != user.roles) {
-            self.ports.users.set_roles(id, &roles, now).await?;
+            self.users.set_roles(id, &roles, now).await?;
             let removed_any = user.roles.iter().any(|role| !roles.contains(role));
             if removed_any {
                 // Every live token claims the removed role: the sessions end, on every replica.
-                let ended = self.end_every_session(id, RevocationReason::RoleRemoved, now).await?;
+                let ended = self.revocations.end_every_session(id, RevocationReason::RoleRemoved, now).await?;
                 sessions_revoked = Some(ended);
             }
             let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
             changes.insert("roles".to_owned(), json!({ "from": user.role_names(), "to": names }));
         }
         if let Some(disabled) = request.disabled.filter(|disabled| *disabled != user.disabled) {
-            self.ports.users.set_disabled(id, disabled, now).await?;
+            self.users.set_disabled(id, disabled, now).await?;
             if disabled {
-                let ended = self.end_every_session(id, RevocationReason::AdminAction, now).await?;
+                let ended = self.revocations.end_every_session(id, RevocationReason::AdminAction, now).await?;
                 sessions_revoked = Some(sessions_revoked.unwrap_or(0) + ended);
             }
             changes.insert("disabled".to_owned(), json!({ "from": user.disabled, "to": disabled }));
@@ -200,12 +231,12 @@ impl AuthService {
         if !changes.is_empty() {
             changes.insert("actor_id".to_owned(), json!(principal.user_id.to_string()));
             let detail = serde_json::Value::Object(changes);
-            self.audit(AuditEventKind::UserUpdatedByAdmin, Some(id), None, context, detail).await?;
+            self.auditor.record(AuditEventKind::UserUpdatedByAdmin, Some(id), None, context, detail).await?;
         }
-        self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
+        self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
-    /// Deletes an account as [`AuthService::delete_account`] does, without its password.
+    /// Deletes an account as [`AccountService::delete_account`](super::AccountService::delete_account) does, without its password.
     ///
     /// # Errors
     /// See [`AdminError`].
@@ -219,12 +250,12 @@ impl AuthService {
         if id == principal.user_id {
             return Err(AdminError::SelfLockout);
         }
-        self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
-        let now = self.now();
-        let ended = self.end_every_session(id, RevocationReason::AccountDeleted, now).await?;
-        self.ports.users.delete(id).await?;
+        self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
+        let now = self.clock.now();
+        let ended = self.revocations.end_every_session(id, RevocationReason::AccountDeleted, now).await?;
+        self.users.delete(id).await?;
         let detail = json!({ "actor_id": principal.user_id.to_string(), "sessions_revoked": ended });
-        self.audit(AuditEventKind::UserDeleted, Some(id), None, context, detail).await?;
+        self.auditor.record(AuditEventKind::UserDeleted, Some(id), None, context, detail).await?;
         Ok(())
     }
 
@@ -239,10 +270,10 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<usize, AdminError> {
         Self::require_admin(principal)?;
-        self.ports.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
-        let ended = self.end_every_session(id, RevocationReason::AdminAction, self.now()).await?;
+        self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
+        let ended = self.revocations.end_every_session(id, RevocationReason::AdminAction, self.clock.now()).await?;
         let detail = json!({ "actor_id": principal.user_id.to_string(), "sessions_revoked": ended });
-        self.audit(AuditEventKind::SessionRevoked, Some(id), None, context, detail).await?;
+        self.auditor.record(AuditEventKind::SessionRevoked, Some(id), None, context, detail).await?;
         Ok(ended)
     }
 
@@ -264,7 +295,7 @@ impl AuthService {
             after: filter.after,
             limit: limit + 1,
         };
-        let mut events = self.ports.audit.query(&query).await?;
+        let mut events = self.audit.query(&query).await?;
         let more = events.len() > limit as usize;
         events.truncate(limit as usize);
         let next_after = if more { events.last().map(|event| event.seq) } else { None };

@@ -1,8 +1,10 @@
 //! Use case: authenticate a request by its access token.
 
-use super::{AuthService, Principal};
+use std::sync::Arc;
+
+use super::{AuthPolicy, AuthPorts, Principal, RevocationService};
 use crate::error::InfrastructureError;
-use crate::ports::TokenRejection;
+use crate::ports::{AccessTokenCodec, TokenRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
@@ -14,7 +16,24 @@ pub enum AuthenticateError {
     Infrastructure(#[from] InfrastructureError),
 }
 
-impl AuthService {
+/// Turns an access token into the caller it names, refusing revoked sessions.
+#[derive(Clone)]
+pub struct Authenticator {
+    tokens: Arc<dyn AccessTokenCodec>,
+    revocations: RevocationService,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator")
+    }
+}
+
+impl Authenticator {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self { tokens: Arc::clone(&ports.tokens), revocations: RevocationService::new(ports, policy) }
+    }
+
     /// Verifies an access token's signature and claims in memory, then asks the revocation cache
     /// whether its session was revoked. No database is touched while the cache is complete.
     ///
@@ -23,8 +42,8 @@ impl AuthService {
     /// refused; [`AuthenticateError::Infrastructure`] when revocation cannot be checked, in which
     /// case the token is refused too (fail closed).
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
-        let claims = self.ports.tokens.verify(access_token).map_err(AuthenticateError::InvalidToken)?;
-        if self.is_session_revoked(claims.sid).await? {
+        let claims = self.tokens.verify(access_token).map_err(AuthenticateError::InvalidToken)?;
+        if self.revocations.is_session_revoked(claims.sid).await? {
             return Err(AuthenticateError::Revoked);
         }
         Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles.clone(), claims })

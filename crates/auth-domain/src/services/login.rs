@@ -3,29 +3,29 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::mfa::MfaChallengeIssued;
-use super::{AuthService, LimitError, RequestContext, limit_keys};
+use std::sync::Arc;
+
+use super::common::{
+    Auditor, LimitError, MailStamp, PasswordProof, SecondFactorGate, Throttle, TokenIssuer, limit_keys,
+};
+use super::common::{SecondFactorCheck, password_fingerprint};
+use super::mfa::{MfaChallengeIssued, MfaLoginError};
+use super::{AuthPolicy, AuthPorts, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
 use crate::mail::{Mail, QueuedMail};
 use crate::password::Password;
-use crate::ports::{HashError, PasswordCheck, PasswordUpdate, SessionCreation, UserRepositoryError};
-use crate::rate_limit::{RateLimit, RateLimitExceeded};
+use crate::ports::{
+    Clock, HashError, IdGenerator, PasswordCheck, PasswordHasher, PasswordUpdate, SecondFactorRepository,
+    SessionCreation, SessionRepository, UserRepository, UserRepositoryError,
+};
+use crate::rate_limit::RateLimitExceeded;
 use crate::session::{RefreshTokenRecord, Session};
+use crate::tokens::MfaToken;
 use crate::tokens::TokenPair;
 use crate::user::User;
-
-/// The outcome of [`AuthService::confirm_password`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PasswordConfirmation {
-    Confirmed,
-    /// Wrong, and counted as a failed login of the address.
-    Wrong,
-    /// Too many failures for the address: not even checked.
-    Throttled(RateLimitExceeded),
-}
 
 #[derive(Clone)]
 pub struct LoginRequest {
@@ -109,9 +109,51 @@ impl From<HashError> for LoginError {
     }
 }
 
-impl AuthService {
+/// Login with a password, and its second step with a second factor.
+#[derive(Clone)]
+pub struct LoginService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    second_factors: Arc<dyn SecondFactorRepository>,
+    ids: Arc<dyn IdGenerator>,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    auditor: Auditor,
+    proof: PasswordProof,
+    factors: SecondFactorGate,
+    issuer: TokenIssuer,
+    mails: MailStamp,
+    policy: Arc<AuthPolicy>,
+}
+
+impl std::fmt::Debug for LoginService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginService")
+    }
+}
+
+impl LoginService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            hasher: Arc::clone(&ports.hasher),
+            second_factors: Arc::clone(&ports.second_factors),
+            ids: Arc::clone(&ports.ids),
+            clock: Arc::clone(&ports.clock),
+            throttle: ports.throttle(policy),
+            auditor: ports.auditor(),
+            proof: ports.password_proof(policy),
+            factors: ports.second_factor_gate(policy),
+            issuer: ports.token_issuer(policy),
+            mails: ports.mail_stamp(policy),
+            policy: Arc::clone(policy),
+        }
+    }
+
     /// Checks the credentials and opens a session, or, when the account has a second factor,
-    /// hands out the challenge that [`AuthService::complete_mfa_login`] completes.
+    /// hands out the challenge that [`LoginService::complete_mfa_login`] completes.
     ///
     /// An unknown email costs the same password verification as a wrong password and gets the
     /// same error. Whether the account is verified or disabled is told only to a caller who
@@ -121,7 +163,7 @@ impl AuthService {
     /// See [`LoginError`]; failed attempts count per email (known or not) and all attempts per IP.
     pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<LoginOutcome, LoginError> {
         if let Some(ip) = &context.ip {
-            self.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
+            self.throttle.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
         }
         let password = Password::new(&request.password);
         let email = Email::parse(&request.email).ok();
@@ -134,36 +176,37 @@ impl AuthService {
         let limit = self.policy.rate_limits.login_failures_per_email;
 
         let user = match &email {
-            Some(email) => self.ports.users.find_by_email(email).await?,
+            Some(email) => self.users.find_by_email(email).await?,
             None => None,
         };
-        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
+        if let Some(exceeded) = self.throttle.reserve_attempt(limit, &failure_key, &backoff_key).await? {
             // The row names the account the attempt was aimed at, so that administrators find it
             // by user; the answer is the same for a known and an unknown address.
-            self.audit(AuditEventKind::LoginThrottled, user.as_ref().map(|user| user.id), None, context, json!({}))
+            self.auditor
+                .record(AuditEventKind::LoginThrottled, user.as_ref().map(|user| user.id), None, context, json!({}))
                 .await?;
             return Err(LoginError::RateLimited(exceeded));
         }
         let check = match &user {
-            Some(user) => self.ports.hasher.verify(&password, &user.password_hash).await,
-            None => self.ports.hasher.verify_dummy(&password).await.map(|()| PasswordCheck::Mismatch),
+            Some(user) => self.hasher.verify(&password, &user.password_hash).await,
+            None => self.hasher.verify_dummy(&password).await.map(|()| PasswordCheck::Mismatch),
         };
         let check = match check {
             Ok(check) => check,
             Err(error) => {
                 // No password was checked: the reserved attempt is not a failure.
-                self.release_attempt(limit, &failure_key).await?;
+                self.throttle.release_attempt(limit, &failure_key).await?;
                 return Err(error.into());
             }
         };
         let (user, needs_rehash) = match (user, check) {
             (Some(user), PasswordCheck::Match { needs_rehash }) => (user, needs_rehash),
             (user, _) => {
-                self.record_login_failure(&backoff_key, user.as_ref(), context).await?;
+                self.proof.record_login_failure(&backoff_key, user.as_ref(), context).await?;
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        self.clear_failures(limit, &failure_key, &backoff_key).await?;
+        self.throttle.clear_failures(limit, &failure_key, &backoff_key).await?;
         if user.disabled {
             return Err(LoginError::AccountDisabled);
         }
@@ -171,12 +214,12 @@ impl AuthService {
             return Err(LoginError::EmailNotVerified);
         }
 
-        let now = self.now();
+        let now = self.clock.now();
         let mut user = user;
         if needs_rehash {
-            let new_hash = self.ports.hasher.hash(&password).await?;
+            let new_hash = self.hasher.hash(&password).await?;
             let update = PasswordUpdate::Rehash { previous: user.password_hash.clone() };
-            match self.ports.users.update_password_hash(user.id, &new_hash, now, update).await {
+            match self.users.update_password_hash(user.id, &new_hash, now, update).await {
                 Ok(()) => user.password_hash = new_hash,
                 Err(UserRepositoryError::NotFound) => return Err(LoginError::InvalidCredentials),
                 Err(UserRepositoryError::EmailTaken) => {
@@ -189,10 +232,48 @@ impl AuthService {
         }
 
         if user.mfa_enabled {
-            return Ok(LoginOutcome::MfaRequired(self.issue_mfa_challenge(&user, now).await?));
+            return Ok(LoginOutcome::MfaRequired(self.factors.issue_mfa_challenge(&user, now).await?));
         }
         let pair = self.open_session(user, vec!["pwd".to_owned()], context, now, json!({})).await?;
         Ok(LoginOutcome::Authenticated(pair))
+    }
+
+    /// Completes a login that [`LoginService::login`] answered with a challenge: the second factor
+    /// (a TOTP code or a recovery code) and the challenge's token open the session, whose tokens
+    /// carry `amr: ["pwd", "otp"]`.
+    ///
+    /// # Errors
+    /// See [`MfaLoginError`]; wrong codes count and are throttled per account like passwords.
+    pub async fn complete_mfa_login(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        context: &RequestContext,
+    ) -> Result<TokenPair, MfaLoginError> {
+        if let Some(ip) = &context.ip {
+            self.throttle.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
+        }
+        let token = MfaToken::parse(mfa_token).ok_or(MfaLoginError::InvalidMfaToken)?;
+        let now = self.clock.now();
+        let challenge =
+            self.second_factors.find_challenge(&token.hash(), now).await?.ok_or(MfaLoginError::InvalidMfaToken)?;
+        let user = self.users.find_by_id(challenge.user_id).await?.ok_or(MfaLoginError::InvalidMfaToken)?;
+        if password_fingerprint(&user) != challenge.password_fingerprint {
+            return Err(MfaLoginError::InvalidMfaToken);
+        }
+        if user.disabled {
+            return Err(MfaLoginError::AccountDisabled);
+        }
+        let factor = match self.factors.check_second_factor(&user, code, context, now).await? {
+            SecondFactorCheck::Passed(factor) => factor,
+            SecondFactorCheck::Wrong => return Err(MfaLoginError::InvalidCode),
+            SecondFactorCheck::Throttled(exceeded) => return Err(MfaLoginError::RateLimited(exceeded)),
+        };
+        if !self.second_factors.consume_challenge(&challenge.hash).await? {
+            return Err(MfaLoginError::InvalidMfaToken);
+        }
+        let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+        Ok(self.open_session(user, amr, context, now, factor.audit_detail()).await?)
     }
 
     /// Opens a session for a user who proved who they are with `amr`, and signs its first tokens.
@@ -215,7 +296,7 @@ impl AuthService {
         let mut user = user;
         for _ in 0..OPEN_SESSION_ATTEMPTS {
             let session = Session {
-                id: SessionId::from_uuid(self.ports.ids.new_id()),
+                id: SessionId::from_uuid(self.ids.new_id()),
                 user_id: user.id,
                 created_at: now,
                 last_used_at: now,
@@ -227,7 +308,7 @@ impl AuthService {
                 amr: amr.clone(),
                 credentials_version: user.credentials_version,
             };
-            let refresh_token = self.new_refresh_token();
+            let refresh_token = self.issuer.new_refresh_token();
             let record = RefreshTokenRecord {
                 hash: refresh_token.hash(),
                 session_id: session.id,
@@ -235,14 +316,15 @@ impl AuthService {
                 rotated_at: None,
             };
             let notice = self.sign_in_notice(&user, context, now).await?;
-            match self.ports.sessions.create(&session, &record, notice).await? {
+            match self.sessions.create(&session, &record, notice).await? {
                 SessionCreation::Created => {
-                    self.audit(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, audit_detail)
+                    self.auditor
+                        .record(AuditEventKind::LoginSucceeded, Some(user.id), Some(session.id), context, audit_detail)
                         .await?;
-                    return Ok(self.issue_token_pair(user, &session, refresh_token, now)?);
+                    return Ok(self.issuer.issue_token_pair(user, &session, refresh_token, now)?);
                 }
                 SessionCreation::CredentialsChanged => {
-                    let current = self.ports.users.find_by_id(user.id).await?;
+                    let current = self.users.find_by_id(user.id).await?;
                     match current {
                         Some(current) if !current.disabled && current.password_hash == user.password_hash => {
                             user = current;
@@ -266,165 +348,19 @@ impl AuthService {
         if !self.policy.notify_new_sign_in {
             return Ok(None);
         }
-        let sessions = self.ports.sessions.list_active_for_user(user.id, now).await?;
+        let sessions = self.sessions.list_active_for_user(user.id, now).await?;
         let known_device =
             sessions.iter().any(|session| session.ip == context.ip && session.user_agent == context.user_agent);
         if known_device {
             return Ok(None);
         }
-        Ok(Some(self.queued(Mail::NewSignIn {
+        Ok(Some(self.mails.queued(Mail::NewSignIn {
             to: user.email.clone(),
             ip: context.ip.clone(),
             user_agent: context.user_agent.clone(),
             at: now,
         })))
     }
-
-    /// Confirms the password of a signed-in caller before a sensitive change (a new password,
-    /// deleting the account). A stolen access token must not become an oracle for the password:
-    /// wrong passwords count, and are throttled, exactly like failed logins of the address.
-    ///
-    /// # Errors
-    /// When the limiter or the hasher cannot be reached, or the hasher is overloaded.
-    pub(super) async fn confirm_password(
-        &self,
-        user: &User,
-        password: &str,
-        context: &RequestContext,
-    ) -> Result<PasswordConfirmation, HashError> {
-        let failure_key = limit_keys::login_failures(user.email.as_str());
-        let backoff_key = limit_keys::login_backoff(user.email.as_str());
-        let limit = self.policy.rate_limits.login_failures_per_email;
-        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
-            return Ok(PasswordConfirmation::Throttled(exceeded));
-        }
-        let check = match self.ports.hasher.verify(&Password::new(password), &user.password_hash).await {
-            Ok(check) => check,
-            Err(error) => {
-                self.release_attempt(limit, &failure_key).await?;
-                return Err(error);
-            }
-        };
-        match check {
-            PasswordCheck::Match { .. } => {
-                self.clear_failures(limit, &failure_key, &backoff_key).await?;
-                Ok(PasswordConfirmation::Confirmed)
-            }
-            PasswordCheck::Mismatch => {
-                self.record_login_failure(&backoff_key, Some(user), context).await?;
-                Ok(PasswordConfirmation::Wrong)
-            }
-        }
-    }
-
-    /// Reserves one attempt at a secret (a password for an address, a second-factor code for an
-    /// account) before it is checked; `Some` is a refusal, and nothing may be checked then.
-    ///
-    /// The attempt is counted first, under `failure_key` and `limit`, atomically: of any number of
-    /// concurrent attempts at most the allowance gets checked, where "peek, check, then count"
-    /// let all of them past the peek. A success clears the count ([`AuthService::clear_failures`]);
-    /// a check that cannot be made gives the attempt back ([`AuthService::release_attempt`]).
-    ///
-    /// Beyond the allowance, failures since the last success (their streak, under `backoff_key`)
-    /// earn a back-off: each further attempt first claims, atomically, the wait its own failure
-    /// would earn, so concurrent attempts cannot slip through one back-off together.
-    pub(super) async fn reserve_attempt(
-        &self,
-        limit: Option<RateLimit>,
-        failure_key: &str,
-        backoff_key: &str,
-    ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
-        let Some(limit) = limit else { return Ok(None) };
-        let decision = self.ports.rate_limiter.hit(failure_key, limit).await?;
-        if let Some(exceeded) = decision.exceeded() {
-            return Ok(Some(exceeded));
-        }
-        let streak = self.ports.rate_limiter.peek(backoff_key, FAILURE_STREAK).await?;
-        let failures = FAILURE_STREAK.max.saturating_sub(streak.remaining);
-        let Some(wait) = backoff_after(failures.saturating_add(1), limit.max) else { return Ok(None) };
-        match self.ports.rate_limiter.claim_block(backoff_key, wait).await? {
-            None => Ok(None),
-            Some(left) => {
-                self.ports.rate_limiter.undo(failure_key, limit).await?;
-                Ok(Some(RateLimitExceeded { limit: limit.max, retry_after: whole_seconds_up(left) }))
-            }
-        }
-    }
-
-    /// Gives back an attempt reserved by [`AuthService::reserve_attempt`] whose secret could not
-    /// be checked (the hasher was overloaded, a store failed): it was no failure.
-    pub(super) async fn release_attempt(
-        &self,
-        limit: Option<RateLimit>,
-        failure_key: &str,
-    ) -> Result<(), InfrastructureError> {
-        match limit {
-            Some(limit) => self.ports.rate_limiter.undo(failure_key, limit).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Forgets the failures, their streak and the back-off counted under these keys, after a
-    /// proven secret.
-    pub(super) async fn clear_failures(
-        &self,
-        limit: Option<RateLimit>,
-        failure_key: &str,
-        backoff_key: &str,
-    ) -> Result<(), InfrastructureError> {
-        if limit.is_some() {
-            self.ports.rate_limiter.reset(failure_key).await?;
-            self.ports.rate_limiter.reset(backoff_key).await?;
-        }
-        Ok(())
-    }
-
-    /// Counts one failure in the streak under `backoff_key`; the failure itself was counted
-    /// under `limit` when its attempt was reserved.
-    pub(super) async fn count_failure(
-        &self,
-        limit: Option<RateLimit>,
-        backoff_key: &str,
-    ) -> Result<(), InfrastructureError> {
-        if limit.is_some() {
-            self.ports.rate_limiter.hit(backoff_key, FAILURE_STREAK).await?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn record_login_failure(
-        &self,
-        backoff_key: &str,
-        user: Option<&crate::user::User>,
-        context: &RequestContext,
-    ) -> Result<(), InfrastructureError> {
-        self.count_failure(self.policy.rate_limits.login_failures_per_email, backoff_key).await?;
-        let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
-        self.audit(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
-            .await
-    }
-}
-
-/// The failures since the last success that the back-off counts: a count that only a success
-/// (or a day or two without failures) clears, so that the back-off keeps growing while an
-/// attacker trickles guesses in at the pace the window allows.
-pub const FAILURE_STREAK: RateLimit = RateLimit::new(1_000_000, std::time::Duration::from_secs(24 * 3600));
-/// The longest wait one failure imposes.
-pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// The wait the `failures`th failure in a streak earns, where `allowance` failures are free
-/// (the configured count of the limit, e.g. AUTH_RATE_LOGIN_EMAIL's 10): none up to it, then
-/// 1 s, doubling, at most [`MAX_BACKOFF`].
-pub fn backoff_after(failures: u32, allowance: u32) -> Option<std::time::Duration> {
-    let beyond = failures.checked_sub(allowance).filter(|beyond| *beyond > 0)?;
-    let seconds = 1u64.checked_shl(beyond - 1).unwrap_or(u64::MAX);
-    Some(std::time::Duration::from_secs(seconds).min(MAX_BACKOFF))
-}
-
-/// A wait rounded up to whole seconds, as `Retry-After` carries it: a caller that waits it finds
-/// the wait over.
-fn whole_seconds_up(wait: std::time::Duration) -> std::time::Duration {
-    std::time::Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
 }
 
 #[cfg(test)]

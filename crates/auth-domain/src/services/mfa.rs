@@ -1,16 +1,20 @@
 //! Use cases: enrol, confirm and remove a TOTP second factor; complete a login with it.
 
 use serde_json::json;
-use time::OffsetDateTime;
 
-use super::{AuthService, LimitError, Principal, RequestContext, limit_keys};
+use std::sync::Arc;
+
+use super::common::{
+    Auditor, LimitError, PasswordConfirmation, PasswordProof, SecondFactorCheck, SecondFactorGate, Throttle, mfa_keys,
+};
+use super::{AuthPolicy, AuthPorts, Principal, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::error::InfrastructureError;
-use crate::ports::MfaChallenge;
+use crate::ports::{Clock, RandomSource, SecondFactorRepository, SessionRepository, UserRepository};
 use crate::rate_limit::RateLimitExceeded;
 use crate::recovery_code::{RECOVERY_CODE_COUNT, RecoveryCode};
-use crate::tokens::{MfaToken, TokenHash, TokenPair};
-use crate::totp::{DIGITS, SECRET_BYTES, TotpSecret};
+use crate::tokens::{MfaToken, TokenHash};
+use crate::totp::{SECRET_BYTES, TotpSecret};
 use crate::user::User;
 
 /// The second step a login with a second factor waits for.
@@ -152,41 +156,44 @@ impl From<LimitError> for MfaLoginError {
     }
 }
 
-/// Which second factor passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SecondFactor {
-    Totp,
-    RecoveryCode { remaining: u32 },
+/// Enrolling, confirming and removing a TOTP second factor.
+#[derive(Clone)]
+pub struct MfaService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    second_factors: Arc<dyn SecondFactorRepository>,
+    random: Arc<dyn RandomSource>,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    auditor: Auditor,
+    proof: PasswordProof,
+    factors: SecondFactorGate,
+    policy: Arc<AuthPolicy>,
 }
 
-impl SecondFactor {
-    fn audit_detail(self) -> serde_json::Value {
-        match self {
-            Self::Totp => json!({ "mfa": "totp" }),
-            Self::RecoveryCode { remaining } => {
-                json!({ "mfa": "recovery_code", "recovery_codes_remaining": remaining })
-            }
-        }
+impl std::fmt::Debug for MfaService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaService")
     }
 }
 
-/// The outcome of a throttled check of a second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SecondFactorCheck {
-    Passed(SecondFactor),
-    /// Wrong, replayed or already spent; counted against the account.
-    Wrong,
-    Throttled(RateLimitExceeded),
-}
+impl MfaService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            second_factors: Arc::clone(&ports.second_factors),
+            random: Arc::clone(&ports.random),
+            clock: Arc::clone(&ports.clock),
+            throttle: ports.throttle(policy),
+            auditor: ports.auditor(),
+            proof: ports.password_proof(policy),
+            factors: ports.second_factor_gate(policy),
+            policy: Arc::clone(policy),
+        }
+    }
 
-/// What binds a challenge to the password that passed: a digest of the stored hash, which
-/// changes with every new password (a new salt) and says nothing about the password.
-fn password_fingerprint(user: &User) -> String {
-    TokenHash::of(user.password_hash.as_str()).encode()
-}
-
-impl AuthService {
-    /// Starts a TOTP enrolment: a new secret, pending until [`AuthService::confirm_totp`] sees a
+    /// Starts a TOTP enrolment: a new secret, pending until [`MfaService::confirm_totp`] sees a
     /// code of it. Starting again replaces a pending secret.
     ///
     /// # Errors
@@ -202,7 +209,7 @@ impl AuthService {
         password: Option<&str>,
         context: &RequestContext,
     ) -> Result<TotpEnrolment, EnrolTotpError> {
-        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(EnrolTotpError::UserGone)?;
+        let user = self.users.find_by_id(principal.user_id).await?.ok_or(EnrolTotpError::UserGone)?;
         if user.mfa_enabled {
             return Err(EnrolTotpError::AlreadyEnabled);
         }
@@ -212,11 +219,11 @@ impl AuthService {
             Reauthentication::WrongPassword => return Err(EnrolTotpError::InvalidCredentials),
             Reauthentication::Throttled(exceeded) => return Err(EnrolTotpError::RateLimited(exceeded)),
         }
-        let bytes = self.ports.random.token_bytes();
+        let bytes = self.random.token_bytes();
         let mut secret_bytes = [0u8; SECRET_BYTES];
         secret_bytes.copy_from_slice(&bytes[..SECRET_BYTES]);
         let secret = TotpSecret::from_bytes(secret_bytes);
-        if !self.ports.second_factors.begin_totp(user.id, &secret, self.now()).await? {
+        if !self.second_factors.begin_totp(user.id, &secret, self.clock.now()).await? {
             return Err(EnrolTotpError::AlreadyEnabled);
         }
         Ok(TotpEnrolment {
@@ -237,41 +244,42 @@ impl AuthService {
         code: &str,
         context: &RequestContext,
     ) -> Result<Vec<RecoveryCode>, ConfirmTotpError> {
-        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(ConfirmTotpError::UserGone)?;
+        let user = self.users.find_by_id(principal.user_id).await?.ok_or(ConfirmTotpError::UserGone)?;
         let credential = self
-            .ports
             .second_factors
             .find_totp(user.id)
             .await?
             .filter(|credential| !credential.confirmed)
             .ok_or(ConfirmTotpError::NotPending)?;
         let (failure_key, backoff_key) = mfa_keys(&user);
-        if let Some(exceeded) =
-            self.reserve_attempt(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?
+        if let Some(exceeded) = self
+            .throttle
+            .reserve_attempt(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key)
+            .await?
         {
             return Err(ConfirmTotpError::RateLimited(exceeded));
         }
-        let now = self.now();
+        let now = self.clock.now();
         let Some(step) = credential.secret.verify(code, now, None) else {
-            self.record_mfa_failure(&user, context).await?;
+            self.factors.record_mfa_failure(&user, context).await?;
             return Err(ConfirmTotpError::InvalidCode);
         };
-        self.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
-        let codes: Vec<RecoveryCode> = (0..RECOVERY_CODE_COUNT)
-            .map(|_| RecoveryCode::from_random_bytes(&self.ports.random.token_bytes()))
-            .collect();
+        self.throttle.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
+        let codes: Vec<RecoveryCode> =
+            (0..RECOVERY_CODE_COUNT).map(|_| RecoveryCode::from_random_bytes(&self.random.token_bytes())).collect();
         let hashes: Vec<TokenHash> = codes.iter().map(RecoveryCode::hash).collect();
-        if !self.ports.second_factors.confirm_totp(user.id, step, &hashes, now).await? {
+        if !self.second_factors.confirm_totp(user.id, step, &hashes, now).await? {
             return Err(ConfirmTotpError::NotPending);
         }
-        self.audit(
-            AuditEventKind::MfaEnabled,
-            Some(user.id),
-            Some(principal.session_id),
-            context,
-            json!({ "method": "totp" }),
-        )
-        .await?;
+        self.auditor
+            .record(
+                AuditEventKind::MfaEnabled,
+                Some(user.id),
+                Some(principal.session_id),
+                context,
+                json!({ "method": "totp" }),
+            )
+            .await?;
         Ok(codes)
     }
 
@@ -288,79 +296,38 @@ impl AuthService {
         password: Option<&str>,
         context: &RequestContext,
     ) -> Result<(), RemoveTotpError> {
-        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(RemoveTotpError::UserGone)?;
+        let user = self.users.find_by_id(principal.user_id).await?.ok_or(RemoveTotpError::UserGone)?;
         match self.reauthenticate(principal, &user, password, context).await? {
             Reauthentication::Confirmed => {}
             Reauthentication::Required => return Err(RemoveTotpError::ReauthenticationRequired),
             Reauthentication::WrongPassword => return Err(RemoveTotpError::InvalidCredentials),
             Reauthentication::Throttled(exceeded) => return Err(RemoveTotpError::RateLimited(exceeded)),
         }
-        let now = self.now();
+        let now = self.clock.now();
         if !user.mfa_enabled {
-            let pending = self.ports.second_factors.find_totp(user.id).await?.is_some();
+            let pending = self.second_factors.find_totp(user.id).await?.is_some();
             if pending {
-                self.ports.second_factors.remove_totp(user.id, now).await?;
+                self.second_factors.remove_totp(user.id, now).await?;
                 return Ok(());
             }
             return Err(RemoveTotpError::NotEnabled);
         }
-        let factor = match self.check_second_factor(&user, code, context, now).await? {
+        let factor = match self.factors.check_second_factor(&user, code, context, now).await? {
             SecondFactorCheck::Passed(factor) => factor,
             SecondFactorCheck::Wrong => return Err(RemoveTotpError::InvalidCode),
             SecondFactorCheck::Throttled(exceeded) => return Err(RemoveTotpError::RateLimited(exceeded)),
         };
-        self.ports.second_factors.remove_totp(user.id, now).await?;
-        self.audit(
-            AuditEventKind::MfaDisabled,
-            Some(user.id),
-            Some(principal.session_id),
-            context,
-            factor.audit_detail(),
-        )
-        .await?;
+        self.second_factors.remove_totp(user.id, now).await?;
+        self.auditor
+            .record(
+                AuditEventKind::MfaDisabled,
+                Some(user.id),
+                Some(principal.session_id),
+                context,
+                factor.audit_detail(),
+            )
+            .await?;
         Ok(())
-    }
-
-    /// Completes a login that [`AuthService::login`] answered with a challenge: the second factor
-    /// (a TOTP code or a recovery code) and the challenge's token open the session, whose tokens
-    /// carry `amr: ["pwd", "otp"]`.
-    ///
-    /// # Errors
-    /// See [`MfaLoginError`]; wrong codes count and are throttled per account like passwords.
-    pub async fn complete_mfa_login(
-        &self,
-        mfa_token: &str,
-        code: &str,
-        context: &RequestContext,
-    ) -> Result<TokenPair, MfaLoginError> {
-        if let Some(ip) = &context.ip {
-            self.enforce(self.policy.rate_limits.login_per_ip, &limit_keys::login_ip(ip)).await?;
-        }
-        let token = MfaToken::parse(mfa_token).ok_or(MfaLoginError::InvalidMfaToken)?;
-        let now = self.now();
-        let challenge = self
-            .ports
-            .second_factors
-            .find_challenge(&token.hash(), now)
-            .await?
-            .ok_or(MfaLoginError::InvalidMfaToken)?;
-        let user = self.ports.users.find_by_id(challenge.user_id).await?.ok_or(MfaLoginError::InvalidMfaToken)?;
-        if password_fingerprint(&user) != challenge.password_fingerprint {
-            return Err(MfaLoginError::InvalidMfaToken);
-        }
-        if user.disabled {
-            return Err(MfaLoginError::AccountDisabled);
-        }
-        let factor = match self.check_second_factor(&user, code, context, now).await? {
-            SecondFactorCheck::Passed(factor) => factor,
-            SecondFactorCheck::Wrong => return Err(MfaLoginError::InvalidCode),
-            SecondFactorCheck::Throttled(exceeded) => return Err(MfaLoginError::RateLimited(exceeded)),
-        };
-        if !self.ports.second_factors.consume_challenge(&challenge.hash).await? {
-            return Err(MfaLoginError::InvalidMfaToken);
-        }
-        let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-        Ok(self.open_session(user, amr, context, now, factor.audit_detail()).await?)
     }
 
     /// A fresh proof for a change of the second factor: the password when one is given (counted
@@ -373,110 +340,19 @@ impl AuthService {
         password: Option<&str>,
         context: &RequestContext,
     ) -> Result<Reauthentication, crate::ports::HashError> {
-        use super::login::PasswordConfirmation;
-
         if let Some(password) = password {
-            return Ok(match self.confirm_password(user, password, context).await? {
+            return Ok(match self.proof.confirm_password(user, password, context).await? {
                 PasswordConfirmation::Confirmed => Reauthentication::Confirmed,
                 PasswordConfirmation::Wrong => Reauthentication::WrongPassword,
                 PasswordConfirmation::Throttled(exceeded) => Reauthentication::Throttled(exceeded),
             });
         }
-        let now = self.now();
-        let session = self.ports.sessions.find(principal.session_id).await?;
+        let now = self.clock.now();
+        let session = self.sessions.find(principal.session_id).await?;
         let recent = session
             .is_some_and(|session| session.is_active_at(now) && now - session.created_at <= REAUTHENTICATION_WINDOW);
         Ok(if recent { Reauthentication::Confirmed } else { Reauthentication::Required })
     }
-
-    /// Stores a challenge for a user whose password just passed.
-    pub(super) async fn issue_mfa_challenge(
-        &self,
-        user: &User,
-        now: OffsetDateTime,
-    ) -> Result<MfaChallengeIssued, InfrastructureError> {
-        let mfa_token = MfaToken::from_random_bytes(self.ports.random.token_bytes());
-        let challenge = MfaChallenge {
-            hash: mfa_token.hash(),
-            user_id: user.id,
-            password_fingerprint: password_fingerprint(user),
-            created_at: now,
-            expires_at: now + self.policy.mfa_token_ttl,
-        };
-        self.ports.second_factors.create_challenge(&challenge).await?;
-        Ok(MfaChallengeIssued { mfa_token, expires_in: self.policy.mfa_token_ttl.whole_seconds() })
-    }
-
-    /// Checks a TOTP code (six digits) or a recovery code, throttled per account, spending it.
-    async fn check_second_factor(
-        &self,
-        user: &User,
-        code: &str,
-        context: &RequestContext,
-        now: OffsetDateTime,
-    ) -> Result<SecondFactorCheck, InfrastructureError> {
-        let (failure_key, backoff_key) = mfa_keys(user);
-        let limit = self.policy.rate_limits.mfa_failures_per_user;
-        if let Some(exceeded) = self.reserve_attempt(limit, &failure_key, &backoff_key).await? {
-            return Ok(SecondFactorCheck::Throttled(exceeded));
-        }
-        let passed = match self.spend_second_factor(user, code, now).await {
-            Ok(passed) => passed,
-            Err(error) => {
-                // No code was checked: the reserved attempt is not a failure.
-                self.release_attempt(limit, &failure_key).await?;
-                return Err(error);
-            }
-        };
-        match passed {
-            Some(factor) => {
-                self.clear_failures(self.policy.rate_limits.mfa_failures_per_user, &failure_key, &backoff_key).await?;
-                Ok(SecondFactorCheck::Passed(factor))
-            }
-            None => {
-                self.record_mfa_failure(user, context).await?;
-                Ok(SecondFactorCheck::Wrong)
-            }
-        }
-    }
-
-    async fn spend_second_factor(
-        &self,
-        user: &User,
-        code: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<SecondFactor>, InfrastructureError> {
-        let second_factors = &self.ports.second_factors;
-        let trimmed = code.trim();
-        if trimmed.len() == DIGITS as usize && trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
-            let Some(credential) = second_factors.find_totp(user.id).await?.filter(|credential| credential.confirmed)
-            else {
-                return Ok(None);
-            };
-            let Some(step) = credential.secret.verify(trimmed, now, credential.last_used_step) else { return Ok(None) };
-            // Two requests with the same code race here; the store lets exactly one through.
-            let fresh = second_factors.use_totp_step(user.id, step).await?;
-            return Ok(fresh.then_some(SecondFactor::Totp));
-        }
-        let Some(recovery_code) = RecoveryCode::parse(code) else { return Ok(None) };
-        if !second_factors.use_recovery_code(user.id, &recovery_code.hash(), now).await? {
-            return Ok(None);
-        }
-        let remaining = second_factors.remaining_recovery_codes(user.id).await?;
-        Ok(Some(SecondFactor::RecoveryCode { remaining }))
-    }
-
-    async fn record_mfa_failure(&self, user: &User, context: &RequestContext) -> Result<(), InfrastructureError> {
-        let (_, backoff_key) = mfa_keys(user);
-        self.count_failure(self.policy.rate_limits.mfa_failures_per_user, &backoff_key).await?;
-        self.audit(AuditEventKind::LoginFailed, Some(user.id), None, context, json!({ "reason": "wrong_mfa_code" }))
-            .await
-    }
-}
-
-/// Wrong second factors count per account, with the limit and back-off of failed passwords.
-fn mfa_keys(user: &User) -> (String, String) {
-    (limit_keys::mfa_failures(user.id), limit_keys::mfa_backoff(user.id))
 }
 
 #[cfg(test)]

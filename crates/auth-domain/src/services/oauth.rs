@@ -1,14 +1,20 @@
 //! Use cases behind the OAuth 2.0 endpoints that are not a login or a refresh: revoking a token
 //! (RFC 7009) and introspecting one (RFC 7662). The grants of the token endpoint are
-//! [`AuthService::login`] and [`AuthService::refresh`] themselves.
+//! [`LoginService::login`](super::LoginService::login) and
+//! [`SessionService::refresh`](super::SessionService::refresh) themselves.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{AuthService, AuthenticateError, RequestContext, limit_keys};
-use crate::audit::AuditEventKind;
-use crate::rate_limit::RateLimitExceeded;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
+
+use super::common::{Auditor, limit_keys};
+use super::{AuthPolicy, AuthPorts, AuthenticateError, Authenticator, RequestContext, RevocationService};
+use crate::audit::AuditEventKind;
+use crate::ports::{AccessTokenCodec, Clock, RateLimiter, SessionRepository, UserRepository};
+use crate::rate_limit::RateLimitExceeded;
 
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
@@ -79,51 +85,60 @@ pub struct RevocationFeed {
     pub more: bool,
 }
 
-impl AuthService {
-    /// The sessions revoked since `position` (every revocation whose tokens may still be live
-    /// when `None`), for resource servers that verify tokens themselves: they refuse a listed
-    /// session's tokens until its `exp`, and learn of a logout within one polling interval.
+/// What resource-server clients call: their authentication, the revocation feed, token
+/// revocation and introspection.
+#[derive(Clone)]
+pub struct ClientService {
+    sessions: Arc<dyn SessionRepository>,
+    users: Arc<dyn UserRepository>,
+    tokens: Arc<dyn AccessTokenCodec>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    authenticator: Authenticator,
+    revocations: RevocationService,
+    policy: Arc<AuthPolicy>,
+}
+
+impl std::fmt::Debug for ClientService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientService")
+    }
+}
+
+impl ClientService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            users: Arc::clone(&ports.users),
+            tokens: Arc::clone(&ports.tokens),
+            rate_limiter: Arc::clone(&ports.rate_limiter),
+            clock: Arc::clone(&ports.clock),
+            auditor: ports.auditor(),
+            authenticator: Authenticator::new(ports, policy),
+            revocations: RevocationService::new(ports, policy),
+            policy: Arc::clone(policy),
+        }
+    }
+
+    /// The issuer and audience that introspection answers carry.
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    /// The sessions revoked since `position`; see [`RevocationService::revocation_feed`].
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn revocation_feed(&self, position: Option<FeedPosition>) -> Result<RevocationFeed, InfrastructureError> {
-        let now = self.now();
-        // A session revoked before this has no access token left alive.
-        let oldest_relevant = now - (self.revocation_horizon(now) - now);
-        let (from, after) = match position {
-            None => (oldest_relevant, None),
-            // Checked: a cursor comes from the caller, and looking back from the earliest instant
-            // `time` knows would overflow (a panic). Nothing before `oldest_relevant` matters anyway.
-            Some(FeedPosition::CaughtUp(since)) => (
-                since.checked_sub(REVOCATION_FEED_OVERLAP).map_or(oldest_relevant, |from| from.max(oldest_relevant)),
-                None,
-            ),
-            Some(FeedPosition::After { revoked_at, .. }) if revoked_at < oldest_relevant => (oldest_relevant, None),
-            Some(FeedPosition::After { revoked_at, session_id }) => (revoked_at, Some(session_id)),
-        };
-        let revoked = self.ports.sessions.revoked_since(from, after, REVOCATION_FEED_PAGE).await?;
-        let more = revoked.len() == REVOCATION_FEED_PAGE;
-        let next = match revoked.last() {
-            // Keyset paging: rows that share one instant (a logout-all) are never read twice
-            // or skipped, however many there are.
-            Some(last) if more => FeedPosition::After { revoked_at: last.revoked_at, session_id: last.session_id },
-            _ => FeedPosition::CaughtUp(now),
-        };
-        Ok(RevocationFeed {
-            sessions: revoked
-                .into_iter()
-                .map(|session| (session.session_id, self.revocation_horizon(session.revoked_at)))
-                .collect(),
-            next,
-            more,
-        })
+        self.revocations.revocation_feed(position).await
     }
 
     /// Reserves one authentication attempt of a resource-server client claiming to be `client`
     /// from this address, before its credentials are checked; `Some` is a refusal (too many failed
     /// authentications of that configured id, or of unknown ids together, from there recently),
     /// and nothing may be checked then. Counting first makes the allowance hold against
-    /// concurrent guesses; [`AuthService::settle_client_auth_attempt`] gives a success its attempt
+    /// concurrent guesses; [`ClientService::settle_client_auth_attempt`] gives a success its attempt
     /// back, so successful calls (a verifier polls the revocation feed every few seconds) never
     /// count.
     ///
@@ -139,10 +154,10 @@ impl AuthService {
             return Ok(None);
         };
         let key = limit_keys::client_auth_failures(ip, client.configured_id());
-        Ok(self.ports.rate_limiter.hit(&key, limit).await?.exceeded())
+        Ok(self.rate_limiter.hit(&key, limit).await?.exceeded())
     }
 
-    /// Settles an attempt reserved by [`AuthService::reserve_client_auth_attempt`]: an admitted
+    /// Settles an attempt reserved by [`ClientService::reserve_client_auth_attempt`]: an admitted
     /// client gets it back; a failure stays counted, and is logged with a digest of the claimed id.
     ///
     /// # Errors
@@ -159,7 +174,7 @@ impl AuthService {
         };
         let key = limit_keys::client_auth_failures(ip, client.configured_id());
         if admitted {
-            self.ports.rate_limiter.undo(&key, limit).await?;
+            self.rate_limiter.undo(&key, limit).await?;
         } else {
             tracing::warn!(
                 client.ip = %ip,
@@ -180,21 +195,23 @@ impl AuthService {
     pub async fn revoke_token(&self, token: &str, context: &RequestContext) -> Result<(), InfrastructureError> {
         let session = match RefreshToken::parse(token) {
             Some(refresh_token) => {
-                self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await?.map(|(session, _)| session)
+                self.sessions.find_by_refresh_token(&refresh_token.hash()).await?.map(|(session, _)| session)
             }
             // An access token whose signature and claims hold names its session; an expired one
             // has nothing left to revoke.
-            None => match self.ports.tokens.verify(token) {
-                Ok(claims) => self.ports.sessions.find(claims.sid).await?,
+            None => match self.tokens.verify(token) {
+                Ok(claims) => self.sessions.find(claims.sid).await?,
                 Err(_) => None,
             },
         };
         let Some(session) = session else { return Ok(()) };
-        let now = self.now();
-        if self.ports.sessions.revoke(session.id, RevocationReason::Logout, now).await? {
-            self.revoke_access_tokens(session.id, now).await?;
+        let now = self.clock.now();
+        if self.sessions.revoke(session.id, RevocationReason::Logout, now).await? {
+            self.revocations.revoke_access_tokens(session.id, now).await?;
             let detail = json!({ "via": "oauth_revoke" });
-            self.audit(AuditEventKind::Logout, Some(session.user_id), Some(session.id), context, detail).await?;
+            self.auditor
+                .record(AuditEventKind::Logout, Some(session.user_id), Some(session.id), context, detail)
+                .await?;
         }
         Ok(())
     }
@@ -208,19 +225,19 @@ impl AuthService {
     /// inactive, since the caller would then refuse a valid token for our outage.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, InfrastructureError> {
         let Some(refresh_token) = RefreshToken::parse(token) else {
-            return match self.authenticate(token).await {
+            return match self.authenticator.authenticate(token).await {
                 Ok(principal) => Ok(Introspection::AccessToken(principal.claims)),
                 Err(AuthenticateError::InvalidToken(_) | AuthenticateError::Revoked) => Ok(Introspection::Inactive),
                 Err(AuthenticateError::Infrastructure(error)) => Err(error),
             };
         };
-        let Some((session, record)) = self.ports.sessions.find_by_refresh_token(&refresh_token.hash()).await? else {
+        let Some((session, record)) = self.sessions.find_by_refresh_token(&refresh_token.hash()).await? else {
             return Ok(Introspection::Inactive);
         };
-        if record.rotated_at.is_some() || !session.is_active_at(self.now()) {
+        if record.rotated_at.is_some() || !session.is_active_at(self.clock.now()) {
             return Ok(Introspection::Inactive);
         }
-        let enabled = self.ports.users.find_by_id(session.user_id).await?.is_some_and(|user| !user.disabled);
+        let enabled = self.users.find_by_id(session.user_id).await?.is_some_and(|user| !user.disabled);
         if !enabled {
             return Ok(Introspection::Inactive);
         }

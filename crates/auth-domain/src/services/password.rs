@@ -1,9 +1,14 @@
 //! Use cases: forgot password, reset it with a mailed token, change it knowing the current one.
 
+use std::sync::Arc;
+
+use super::common::{Auditor, MailStamp, NewPasswordRules, PasswordProof, Throttle};
+use super::{AuthPolicy, AuthPorts, RevocationService};
+use crate::ports::{Clock, OneTimeTokenRepository, PasswordHasher, SessionRepository, UserRepository};
 use serde_json::json;
 
-use super::login::PasswordConfirmation;
-use super::{AuthService, LimitError, Principal, RequestContext, limit_keys};
+use super::common::{LimitError, PasswordConfirmation, limit_keys};
+use super::{Principal, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::error::InfrastructureError;
@@ -83,7 +88,7 @@ hash_errors_into!(ResetPasswordError, ChangePasswordError);
 #[derive(Debug)]
 #[must_use = "a pending reset mail does nothing until it is delivered"]
 pub struct PendingResetMail {
-    service: AuthService,
+    service: PasswordService,
     email: Option<Email>,
     context: RequestContext,
 }
@@ -97,14 +102,57 @@ impl PendingResetMail {
     pub async fn deliver(self) -> Result<(), InfrastructureError> {
         let Some(email) = self.email else { return Ok(()) };
         let service = self.service;
-        let Some(user) = service.ports.users.find_by_email(&email).await? else { return Ok(()) };
-        let reset = service.mailed_token(&user, TokenPurpose::PasswordReset, service.now());
-        service.ports.one_time_tokens.replace(&reset).await?;
-        service.audit(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({})).await
+        let Some(user) = service.users.find_by_email(&email).await? else { return Ok(()) };
+        let reset = service.mails.mailed_token(&user, TokenPurpose::PasswordReset, service.clock.now());
+        service.one_time_tokens.replace(&reset).await?;
+        service
+            .auditor
+            .record(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({}))
+            .await
     }
 }
 
-impl AuthService {
+/// Forgotten, reset and changed passwords.
+#[derive(Clone)]
+pub struct PasswordService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    one_time_tokens: Arc<dyn OneTimeTokenRepository>,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    auditor: Auditor,
+    proof: PasswordProof,
+    new_passwords: NewPasswordRules,
+    mails: MailStamp,
+    revocations: RevocationService,
+    policy: Arc<AuthPolicy>,
+}
+
+impl std::fmt::Debug for PasswordService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordService")
+    }
+}
+
+impl PasswordService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            hasher: Arc::clone(&ports.hasher),
+            one_time_tokens: Arc::clone(&ports.one_time_tokens),
+            clock: Arc::clone(&ports.clock),
+            throttle: ports.throttle(policy),
+            auditor: ports.auditor(),
+            proof: ports.password_proof(policy),
+            new_passwords: ports.new_password_rules(policy),
+            mails: ports.mail_stamp(policy),
+            revocations: RevocationService::new(ports, policy),
+            policy: Arc::clone(policy),
+        }
+    }
+
     /// Accepts a request for a password-reset mail, after the rate limits (shared with
     /// registration). As for resend, the answer is decided before the account is looked up; the
     /// caller runs the returned [`PendingResetMail`] afterwards.
@@ -117,11 +165,13 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<PendingResetMail, ForgotPasswordError> {
         if let Some(ip) = &context.ip {
-            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+            self.throttle
+                .enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip))
+                .await?;
         }
         let email = Email::parse(email).ok();
         if let Some(email) = &email {
-            self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(email)).await?;
+            self.throttle.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(email)).await?;
         }
         Ok(PendingResetMail { service: self.clone(), email, context: context.clone() })
     }
@@ -139,30 +189,30 @@ impl AuthService {
     ) -> Result<(), ResetPasswordError> {
         let token = OneTimeToken::parse(token).ok_or(ResetPasswordError::InvalidToken)?;
         let new_password = Password::new(new_password);
-        let now = self.now();
+        let now = self.clock.now();
         let user_id = self
-            .ports
             .one_time_tokens
             .consume(&token.hash(), TokenPurpose::PasswordReset, now)
             .await?
             .ok_or(ResetPasswordError::InvalidToken)?;
-        let user = self.ports.users.find_by_id(user_id).await?.ok_or(ResetPasswordError::InvalidToken)?;
+        let user = self.users.find_by_id(user_id).await?.ok_or(ResetPasswordError::InvalidToken)?;
         // A weak password spends the token: the owner asks for a new link, which is cheap, and a
         // token that survives failed attempts would be one more thing to guess against.
         if let Some(error) = self
+            .new_passwords
             .judge_new_password("new_password", &new_password, Some(&user.email), user.display_name.as_ref())
             .await?
         {
             return Err(ResetPasswordError::Validation(vec![error]));
         }
-        let hash = self.ports.hasher.hash(&new_password).await?;
-        let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
+        let hash = self.hasher.hash(&new_password).await?;
+        let notice = self.mails.queued(Mail::PasswordChanged { to: user.email.clone() });
         self.store_password_hash(user_id, &hash, now, notice, None).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ResetPasswordError::InvalidToken,
             other => ResetPasswordError::Infrastructure(unexpected(other)),
         })?;
-        self.end_every_session(user_id, RevocationReason::PasswordReset, now).await?;
-        self.audit(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
+        self.revocations.end_every_session(user_id, RevocationReason::PasswordReset, now).await?;
+        self.auditor.record(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
         Ok(())
     }
 
@@ -177,43 +227,44 @@ impl AuthService {
         new_password: &str,
         context: &RequestContext,
     ) -> Result<(), ChangePasswordError> {
-        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(ChangePasswordError::UserGone)?;
-        match self.confirm_password(&user, current_password, context).await? {
+        let user = self.users.find_by_id(principal.user_id).await?.ok_or(ChangePasswordError::UserGone)?;
+        match self.proof.confirm_password(&user, current_password, context).await? {
             PasswordConfirmation::Confirmed => {}
             PasswordConfirmation::Wrong => return Err(ChangePasswordError::InvalidCredentials),
             PasswordConfirmation::Throttled(exceeded) => return Err(ChangePasswordError::RateLimited(exceeded)),
         }
         let new_password = Password::new(new_password);
         if let Some(error) = self
+            .new_passwords
             .judge_new_password("new_password", &new_password, Some(&user.email), user.display_name.as_ref())
             .await?
         {
             return Err(ChangePasswordError::Validation(vec![error]));
         }
-        let hash = self.ports.hasher.hash(&new_password).await?;
-        let now = self.now();
-        let notice = self.queued(Mail::PasswordChanged { to: user.email.clone() });
+        let hash = self.hasher.hash(&new_password).await?;
+        let now = self.clock.now();
+        let notice = self.mails.queued(Mail::PasswordChanged { to: user.email.clone() });
         let keep = Some(principal.session_id);
         self.store_password_hash(user.id, &hash, now, notice, keep).await.map_err(|error| match error {
             UserRepositoryError::NotFound => ChangePasswordError::UserGone,
             other => ChangePasswordError::Infrastructure(unexpected(other)),
         })?;
         let revoked = self
-            .ports
             .sessions
             .revoke_all_for_user_except(user.id, principal.session_id, RevocationReason::PasswordChanged, now)
             .await?;
         for session in &revoked {
-            self.revoke_access_tokens(session.id, now).await?;
+            self.revocations.revoke_access_tokens(session.id, now).await?;
         }
-        self.audit(
-            AuditEventKind::PasswordChanged,
-            Some(user.id),
-            Some(principal.session_id),
-            context,
-            json!({ "sessions_revoked": revoked.len() }),
-        )
-        .await?;
+        self.auditor
+            .record(
+                AuditEventKind::PasswordChanged,
+                Some(user.id),
+                Some(principal.session_id),
+                context,
+                json!({ "sessions_revoked": revoked.len() }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -228,7 +279,7 @@ impl AuthService {
         keep: Option<crate::ids::SessionId>,
     ) -> Result<(), UserRepositoryError> {
         let update = crate::ports::PasswordUpdate::NewPassword { notice, keep };
-        self.ports.users.update_password_hash(user_id, hash, now, update).await
+        self.users.update_password_hash(user_id, hash, now, update).await
     }
 }
 

@@ -1,8 +1,14 @@
 //! Use cases: read and update one's own account; grant and revoke roles (operators).
 
+use std::sync::Arc;
+
+use super::common::{Auditor, PasswordProof};
+use super::{AuthPolicy, AuthPorts, RevocationService};
+use crate::ports::{Clock, SessionRepository, UserRepository};
 use serde_json::json;
 
-use super::{AuthService, Principal, RequestContext};
+use super::common::PasswordConfirmation;
+use super::{Principal, RequestContext};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::error::InfrastructureError;
@@ -72,13 +78,41 @@ fn from_repository<E: From<InfrastructureError>>(error: UserRepositoryError, not
     }
 }
 
-impl AuthService {
+/// The caller's own account (profile, deletion), and the operator's role changes.
+#[derive(Clone)]
+pub struct AccountService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    proof: PasswordProof,
+    revocations: RevocationService,
+}
+
+impl std::fmt::Debug for AccountService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountService")
+    }
+}
+
+impl AccountService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            sessions: Arc::clone(&ports.sessions),
+            clock: Arc::clone(&ports.clock),
+            auditor: ports.auditor(),
+            proof: ports.password_proof(policy),
+            revocations: RevocationService::new(ports, policy),
+        }
+    }
+
     /// The caller's account as stored now, not as the token remembers it.
     ///
     /// # Errors
     /// [`ProfileError::UserGone`] when the account was deleted.
     pub async fn current_user(&self, principal: &Principal) -> Result<User, ProfileError> {
-        self.ports.users.find_by_id(principal.user_id).await?.ok_or(ProfileError::UserGone)
+        self.users.find_by_id(principal.user_id).await?.ok_or(ProfileError::UserGone)
     }
 
     /// # Errors
@@ -95,19 +129,19 @@ impl AuthService {
                 .map(DisplayName::parse)
                 .transpose()
                 .map_err(|error| ProfileError::Validation(vec![error]))?;
-            self.ports
-                .users
-                .update_display_name(principal.user_id, display_name, self.now())
+            self.users
+                .update_display_name(principal.user_id, display_name, self.clock.now())
                 .await
                 .map_err(|error| from_repository(error, ProfileError::UserGone))?;
-            self.audit(
-                AuditEventKind::UserUpdated,
-                Some(principal.user_id),
-                Some(principal.session_id),
-                context,
-                json!({ "fields": ["display_name"] }),
-            )
-            .await?;
+            self.auditor
+                .record(
+                    AuditEventKind::UserUpdated,
+                    Some(principal.user_id),
+                    Some(principal.session_id),
+                    context,
+                    json!({ "fields": ["display_name"] }),
+                )
+                .await?;
         }
         self.current_user(principal).await
     }
@@ -124,31 +158,31 @@ impl AuthService {
         password: &str,
         context: &RequestContext,
     ) -> Result<(), DeleteAccountError> {
-        use super::login::PasswordConfirmation;
         use crate::session::RevocationReason;
 
-        let user = self.ports.users.find_by_id(principal.user_id).await?.ok_or(DeleteAccountError::UserGone)?;
-        match self.confirm_password(&user, password, context).await? {
+        let user = self.users.find_by_id(principal.user_id).await?.ok_or(DeleteAccountError::UserGone)?;
+        match self.proof.confirm_password(&user, password, context).await? {
             PasswordConfirmation::Confirmed => {}
             PasswordConfirmation::Wrong => return Err(DeleteAccountError::InvalidCredentials),
             PasswordConfirmation::Throttled(exceeded) => return Err(DeleteAccountError::RateLimited(exceeded)),
         }
-        let now = self.now();
+        let now = self.clock.now();
         // Revoked first, so that no token of the account outlives it, even for an instant.
-        let revoked = self.ports.sessions.revoke_all_for_user(user.id, RevocationReason::AccountDeleted, now).await?;
-        self.revoke_access_tokens(principal.session_id, now).await?;
+        let revoked = self.sessions.revoke_all_for_user(user.id, RevocationReason::AccountDeleted, now).await?;
+        self.revocations.revoke_access_tokens(principal.session_id, now).await?;
         for session in revoked.iter().filter(|session| session.id != principal.session_id) {
-            self.revoke_access_tokens(session.id, now).await?;
+            self.revocations.revoke_access_tokens(session.id, now).await?;
         }
-        self.ports.users.delete(user.id).await.map_err(|error| from_repository(error, DeleteAccountError::UserGone))?;
-        self.audit(
-            AuditEventKind::UserDeleted,
-            Some(user.id),
-            Some(principal.session_id),
-            context,
-            json!({ "sessions_revoked": revoked.len() }),
-        )
-        .await?;
+        self.users.delete(user.id).await.map_err(|error| from_repository(error, DeleteAccountError::UserGone))?;
+        self.auditor
+            .record(
+                AuditEventKind::UserDeleted,
+                Some(user.id),
+                Some(principal.session_id),
+                context,
+                json!({ "sessions_revoked": revoked.len() }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -173,7 +207,7 @@ impl AuthService {
     async fn change_roles(&self, email: &str, role: &str, grant: bool) -> Result<User, GrantRoleError> {
         let role = Role::parse(role)?;
         let email = Email::parse(email).map_err(|_| GrantRoleError::UnknownUser)?;
-        let user = self.ports.users.find_by_email(&email).await?.ok_or(GrantRoleError::UnknownUser)?;
+        let user = self.users.find_by_email(&email).await?.ok_or(GrantRoleError::UnknownUser)?;
         let mut roles = user.roles.clone();
         roles.retain(|existing| existing != &role);
         if grant {
@@ -181,19 +215,22 @@ impl AuthService {
             roles.sort();
         }
         if roles != user.roles {
-            self.ports
-                .users
-                .set_roles(user.id, &roles, self.now())
+            self.users
+                .set_roles(user.id, &roles, self.clock.now())
                 .await
                 .map_err(|error| from_repository(error, GrantRoleError::UnknownUser))?;
             if !grant {
                 // Every live token claims the role: the sessions end, on every replica.
-                self.end_every_session(user.id, crate::session::RevocationReason::RoleRemoved, self.now()).await?;
+                self.revocations
+                    .end_every_session(user.id, crate::session::RevocationReason::RoleRemoved, self.clock.now())
+                    .await?;
             }
             let kind = if grant { AuditEventKind::RoleGranted } else { AuditEventKind::RoleRevoked };
-            self.audit(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() })).await?;
+            self.auditor
+                .record(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() }))
+                .await?;
         }
-        self.ports.users.find_by_id(user.id).await?.ok_or(GrantRoleError::UnknownUser)
+        self.users.find_by_id(user.id).await?.ok_or(GrantRoleError::UnknownUser)
     }
 }
 

@@ -3,7 +3,8 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{AuthService, LimitError, RequestContext, limit_keys};
+use super::common::{LimitError, limit_keys};
+use super::{RequestContext, SessionService};
 use crate::audit::AuditEventKind;
 use crate::error::InfrastructureError;
 use crate::ports::{Rotation, RotationOutcome};
@@ -38,7 +39,7 @@ impl From<LimitError> for RefreshError {
     }
 }
 
-impl AuthService {
+impl SessionService {
     /// Rotates a refresh token.
     ///
     /// The current token is exchanged for its successor. A token rotated away less than the grace
@@ -50,11 +51,11 @@ impl AuthService {
     pub async fn refresh(&self, presented: &str, context: &RequestContext) -> Result<TokenPair, RefreshError> {
         let token = RefreshToken::parse(presented).ok_or(RefreshError::InvalidRefreshToken)?;
         let (session, record) =
-            self.ports.sessions.find_by_refresh_token(&token.hash()).await?.ok_or(RefreshError::InvalidRefreshToken)?;
-        let now = self.now();
+            self.sessions.find_by_refresh_token(&token.hash()).await?.ok_or(RefreshError::InvalidRefreshToken)?;
+        let now = self.clock.now();
         // The account is checked first: disabling it revokes its sessions, and its owner should
         // learn that the account is disabled, not that the token is invalid.
-        let user = self.ports.users.find_by_id(session.user_id).await?.ok_or(RefreshError::InvalidRefreshToken)?;
+        let user = self.users.find_by_id(session.user_id).await?.ok_or(RefreshError::InvalidRefreshToken)?;
         if user.disabled {
             return Err(RefreshError::AccountDisabled);
         }
@@ -64,14 +65,16 @@ impl AuthService {
         if session.credentials_version < user.credentials_version {
             // Opened before a new password, a disable or a role change that should have ended
             // it; end it now, whatever became of that revocation.
-            self.ports.sessions.revoke(session.id, RevocationReason::CredentialsChanged, now).await?;
-            self.revoke_access_tokens(session.id, now).await?;
+            self.sessions.revoke(session.id, RevocationReason::CredentialsChanged, now).await?;
+            self.revocations.revoke_access_tokens(session.id, now).await?;
             return Err(RefreshError::InvalidRefreshToken);
         }
         if session.is_expired_at(now) {
             return Err(RefreshError::SessionExpired);
         }
-        self.enforce(self.policy.rate_limits.refresh_per_session, &limit_keys::refresh_session(session.id)).await?;
+        self.throttle
+            .enforce(self.policy.rate_limits.refresh_per_session, &limit_keys::refresh_session(session.id))
+            .await?;
 
         let successor = token.successor(&self.policy.refresh_secret);
         let outcome = match record.rotated_at {
@@ -84,7 +87,7 @@ impl AuthService {
                     now,
                     idle_expires_at: now + self.policy.session_idle_ttl,
                 };
-                self.ports.sessions.rotate(&rotation).await?
+                self.sessions.rotate(&rotation).await?
             }
         };
         let session = match outcome {
@@ -93,15 +96,17 @@ impl AuthService {
             }
             RotationOutcome::AlreadyRotated { rotated_at } if now - rotated_at <= self.policy.refresh_grace => {
                 // A retry: the first call already moved the session forward; reload for its limits.
-                self.ports.sessions.find(session.id).await?.unwrap_or(session)
+                self.sessions.find(session.id).await?.unwrap_or(session)
             }
             RotationOutcome::AlreadyRotated { rotated_at } => {
                 self.revoke_for_reuse(&session, rotated_at, now, context).await?;
                 return Err(RefreshError::Reused);
             }
         };
-        self.audit(AuditEventKind::TokenRefreshed, Some(user.id), Some(session.id), context, json!({})).await?;
-        Ok(self.issue_token_pair(user, &session, successor, now)?)
+        self.auditor
+            .record(AuditEventKind::TokenRefreshed, Some(user.id), Some(session.id), context, json!({}))
+            .await?;
+        Ok(self.issuer.issue_token_pair(user, &session, successor, now)?)
     }
 
     async fn revoke_for_reuse(
@@ -111,17 +116,18 @@ impl AuthService {
         now: OffsetDateTime,
         context: &RequestContext,
     ) -> Result<(), InfrastructureError> {
-        self.ports.sessions.revoke(session.id, RevocationReason::RefreshTokenReuse, now).await?;
-        self.revoke_access_tokens(session.id, now).await?;
+        self.sessions.revoke(session.id, RevocationReason::RefreshTokenReuse, now).await?;
+        self.revocations.revoke_access_tokens(session.id, now).await?;
         let seconds_since_rotation = (now - rotated_at).whole_seconds();
-        self.audit(
-            AuditEventKind::RefreshTokenReuseDetected,
-            Some(session.user_id),
-            Some(session.id),
-            context,
-            json!({ "seconds_since_rotation": seconds_since_rotation }),
-        )
-        .await
+        self.auditor
+            .record(
+                AuditEventKind::RefreshTokenReuseDetected,
+                Some(session.user_id),
+                Some(session.id),
+                context,
+                json!({ "seconds_since_rotation": seconds_since_rotation }),
+            )
+            .await
     }
 }
 

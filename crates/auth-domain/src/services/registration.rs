@@ -1,8 +1,14 @@
 //! Use cases: register, verify an email address, resend the verification mail.
 
+use std::sync::Arc;
+
+use super::common::{Auditor, MailStamp, NewPasswordRules, Throttle};
+use super::{AuthPolicy, AuthPorts};
+use crate::ports::{Clock, IdGenerator, MailQueue, OneTimeTokenRepository, PasswordHasher, UserRepository};
 use serde_json::json;
 
-use super::{AuthService, LimitError, RequestContext, limit_keys};
+use super::RequestContext;
+use super::common::{LimitError, limit_keys};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::error::InfrastructureError;
@@ -88,7 +94,45 @@ impl From<HashError> for RegisterError {
     }
 }
 
-impl AuthService {
+/// Registration, address verification, and resending the verification.
+#[derive(Clone)]
+pub struct RegistrationService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    mail_queue: Arc<dyn MailQueue>,
+    one_time_tokens: Arc<dyn OneTimeTokenRepository>,
+    ids: Arc<dyn IdGenerator>,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    auditor: Auditor,
+    new_passwords: NewPasswordRules,
+    mails: MailStamp,
+    policy: Arc<AuthPolicy>,
+}
+
+impl std::fmt::Debug for RegistrationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistrationService")
+    }
+}
+
+impl RegistrationService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            users: Arc::clone(&ports.users),
+            hasher: Arc::clone(&ports.hasher),
+            mail_queue: Arc::clone(&ports.mail_queue),
+            one_time_tokens: Arc::clone(&ports.one_time_tokens),
+            ids: Arc::clone(&ports.ids),
+            clock: Arc::clone(&ports.clock),
+            throttle: ports.throttle(policy),
+            auditor: ports.auditor(),
+            new_passwords: ports.new_password_rules(policy),
+            mails: ports.mail_stamp(policy),
+            policy: Arc::clone(policy),
+        }
+    }
+
     /// Registers an account and mails a verification link.
     ///
     /// A known address gets an "already registered" mail instead, and the caller sees exactly
@@ -100,7 +144,9 @@ impl AuthService {
     /// and per target address.
     pub async fn register(&self, request: RegisterRequest, context: &RequestContext) -> Result<(), RegisterError> {
         if let Some(ip) = &context.ip {
-            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+            self.throttle
+                .enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip))
+                .await?;
         }
 
         let mut errors = Vec::new();
@@ -113,7 +159,7 @@ impl AuthService {
         };
         let password = Password::new(&request.password);
         if let Some(error) =
-            self.judge_new_password("password", &password, email.as_ref(), display_name.as_ref()).await?
+            self.new_passwords.judge_new_password("password", &password, email.as_ref(), display_name.as_ref()).await?
         {
             errors.push(error);
         }
@@ -121,18 +167,18 @@ impl AuthService {
             return Err(RegisterError::Validation(errors));
         };
 
-        self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
+        self.throttle.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
 
         // Hash before looking the address up, so both outcomes cost the same time.
-        let password_hash = self.ports.hasher.hash(&password).await?;
-        if self.ports.users.find_by_email(&email).await?.is_some() {
-            self.ports.mail_queue.enqueue(self.queued(Mail::AlreadyRegistered { to: email })).await?;
+        let password_hash = self.hasher.hash(&password).await?;
+        if self.users.find_by_email(&email).await?.is_some() {
+            self.mail_queue.enqueue(self.mails.queued(Mail::AlreadyRegistered { to: email })).await?;
             return Ok(());
         }
 
-        let now = self.now();
+        let now = self.clock.now();
         let user = User {
-            id: UserId::from_uuid(self.ports.ids.new_id()),
+            id: UserId::from_uuid(self.ids.new_id()),
             email: email.clone(),
             email_verified: false,
             display_name,
@@ -144,12 +190,12 @@ impl AuthService {
             created_at: now,
             updated_at: now,
         };
-        let verification = self.mailed_token(&user, TokenPurpose::VerifyEmail, now);
-        match self.ports.users.insert(&user, &verification).await {
+        let verification = self.mails.mailed_token(&user, TokenPurpose::VerifyEmail, now);
+        match self.users.insert(&user, &verification).await {
             Ok(()) => {}
             // A concurrent registration of the same address won: answer as for a known address.
             Err(UserRepositoryError::EmailTaken) => {
-                self.ports.mail_queue.enqueue(self.queued(Mail::AlreadyRegistered { to: email })).await?;
+                self.mail_queue.enqueue(self.mails.queued(Mail::AlreadyRegistered { to: email })).await?;
                 return Ok(());
             }
             Err(UserRepositoryError::NotFound) => {
@@ -157,7 +203,7 @@ impl AuthService {
             }
             Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
         }
-        self.audit(AuditEventKind::UserRegistered, Some(user.id), None, context, json!({})).await?;
+        self.auditor.record(AuditEventKind::UserRegistered, Some(user.id), None, context, json!({})).await?;
         Ok(())
     }
 
@@ -167,14 +213,13 @@ impl AuthService {
     /// [`VerifyEmailError::InvalidToken`] for any token that is not live.
     pub async fn verify_email(&self, token: &str, context: &RequestContext) -> Result<User, VerifyEmailError> {
         let token = OneTimeToken::parse(token).ok_or(VerifyEmailError::InvalidToken)?;
-        let now = self.now();
+        let now = self.clock.now();
         let user_id = self
-            .ports
             .one_time_tokens
             .consume(&token.hash(), TokenPurpose::VerifyEmail, now)
             .await?
             .ok_or(VerifyEmailError::InvalidToken)?;
-        match self.ports.users.mark_email_verified(user_id, now).await {
+        match self.users.mark_email_verified(user_id, now).await {
             Ok(()) => {}
             Err(UserRepositoryError::NotFound) => return Err(VerifyEmailError::InvalidToken),
             Err(UserRepositoryError::EmailTaken) => {
@@ -182,8 +227,8 @@ impl AuthService {
             }
             Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
         }
-        self.audit(AuditEventKind::EmailVerified, Some(user_id), None, context, json!({})).await?;
-        self.ports.users.find_by_id(user_id).await?.ok_or(VerifyEmailError::InvalidToken)
+        self.auditor.record(AuditEventKind::EmailVerified, Some(user_id), None, context, json!({})).await?;
+        self.users.find_by_id(user_id).await?.ok_or(VerifyEmailError::InvalidToken)
     }
 
     /// Accepts a request to mail a new verification link, after the rate limits. The answer is
@@ -199,11 +244,13 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<PendingResend, ResendVerificationError> {
         if let Some(ip) = &context.ip {
-            self.enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip)).await?;
+            self.throttle
+                .enforce(self.policy.rate_limits.registration_per_ip, &limit_keys::registration_ip(ip))
+                .await?;
         }
         // The contract answers 202 whatever the address: a malformed one has no account to mail.
         let Ok(email) = Email::parse(email) else { return Ok(PendingResend { service: self.clone(), email: None }) };
-        self.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
+        self.throttle.enforce(self.policy.rate_limits.mail_per_email, &limit_keys::mail_to(&email)).await?;
         Ok(PendingResend { service: self.clone(), email: Some(email) })
     }
 }
@@ -212,7 +259,7 @@ impl AuthService {
 #[derive(Debug)]
 #[must_use = "a pending resend does nothing until it is delivered"]
 pub struct PendingResend {
-    service: AuthService,
+    service: RegistrationService,
     email: Option<Email>,
 }
 
@@ -224,13 +271,13 @@ impl PendingResend {
     /// Only infrastructure failures, for the log: the caller was answered already.
     pub async fn deliver(self) -> Result<(), InfrastructureError> {
         let Some(email) = self.email else { return Ok(()) };
-        let Some(user) = self.service.ports.users.find_by_email(&email).await? else { return Ok(()) };
+        let Some(user) = self.service.users.find_by_email(&email).await? else { return Ok(()) };
         if user.email_verified {
             return Ok(());
         }
         let service = &self.service;
-        let verification = service.mailed_token(&user, TokenPurpose::VerifyEmail, service.now());
-        service.ports.one_time_tokens.replace(&verification).await
+        let verification = service.mails.mailed_token(&user, TokenPurpose::VerifyEmail, service.clock.now());
+        service.one_time_tokens.replace(&verification).await
     }
 }
 

@@ -2,10 +2,14 @@
 
 use serde_json::json;
 
-use super::{AuthService, Principal, RequestContext};
+use std::sync::Arc;
+
+use super::common::{Auditor, Throttle, TokenIssuer};
+use super::{AuthPolicy, AuthPorts, Principal, RequestContext, RevocationService};
 use crate::audit::AuditEventKind;
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
+use crate::ports::{Clock, SessionRepository, UserRepository};
 use crate::session::{RevocationReason, Session};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,17 +35,50 @@ pub struct SessionView {
     pub current: bool,
 }
 
-impl AuthService {
+/// A session after its login: refresh, logout, logout everywhere, and the owner's view of them.
+#[derive(Clone)]
+pub struct SessionService {
+    pub(super) sessions: Arc<dyn SessionRepository>,
+    pub(super) users: Arc<dyn UserRepository>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) throttle: Throttle,
+    pub(super) auditor: Auditor,
+    pub(super) issuer: TokenIssuer,
+    pub(super) revocations: RevocationService,
+    pub(super) policy: Arc<AuthPolicy>,
+}
+
+impl std::fmt::Debug for SessionService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionService")
+    }
+}
+
+impl SessionService {
+    pub(super) fn new(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+        Self {
+            sessions: Arc::clone(&ports.sessions),
+            users: Arc::clone(&ports.users),
+            clock: Arc::clone(&ports.clock),
+            throttle: ports.throttle(policy),
+            auditor: ports.auditor(),
+            issuer: ports.token_issuer(policy),
+            revocations: RevocationService::new(ports, policy),
+            policy: Arc::clone(policy),
+        }
+    }
+
     /// Revokes the caller's session: its refresh token stops working, and its access tokens fail
     /// at once on every replica.
     ///
     /// # Errors
     /// Only infrastructure failures.
     pub async fn logout(&self, principal: &Principal, context: &RequestContext) -> Result<(), SessionError> {
-        let now = self.now();
-        self.ports.sessions.revoke(principal.session_id, RevocationReason::Logout, now).await?;
-        self.revoke_access_tokens(principal.session_id, now).await?;
-        self.audit(AuditEventKind::Logout, Some(principal.user_id), Some(principal.session_id), context, json!({}))
+        let now = self.clock.now();
+        self.sessions.revoke(principal.session_id, RevocationReason::Logout, now).await?;
+        self.revocations.revoke_access_tokens(principal.session_id, now).await?;
+        self.auditor
+            .record(AuditEventKind::Logout, Some(principal.user_id), Some(principal.session_id), context, json!({}))
             .await?;
         Ok(())
     }
@@ -52,22 +89,22 @@ impl AuthService {
     /// # Errors
     /// Only infrastructure failures.
     pub async fn logout_all(&self, principal: &Principal, context: &RequestContext) -> Result<(), SessionError> {
-        let now = self.now();
-        let revoked =
-            self.ports.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
+        let now = self.clock.now();
+        let revoked = self.sessions.revoke_all_for_user(principal.user_id, RevocationReason::LogoutAll, now).await?;
         // A mark per revoked session, and the caller's even if it was revoked already.
-        self.revoke_access_tokens(principal.session_id, now).await?;
+        self.revocations.revoke_access_tokens(principal.session_id, now).await?;
         for session in revoked.iter().filter(|session| session.id != principal.session_id) {
-            self.revoke_access_tokens(session.id, now).await?;
+            self.revocations.revoke_access_tokens(session.id, now).await?;
         }
-        self.audit(
-            AuditEventKind::LogoutAll,
-            Some(principal.user_id),
-            Some(principal.session_id),
-            context,
-            json!({ "sessions_revoked": revoked.len() }),
-        )
-        .await?;
+        self.auditor
+            .record(
+                AuditEventKind::LogoutAll,
+                Some(principal.user_id),
+                Some(principal.session_id),
+                context,
+                json!({ "sessions_revoked": revoked.len() }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -76,7 +113,7 @@ impl AuthService {
     /// # Errors
     /// Only infrastructure failures.
     pub async fn list_sessions(&self, principal: &Principal) -> Result<Vec<SessionView>, SessionError> {
-        let sessions = self.ports.sessions.list_active_for_user(principal.user_id, self.now()).await?;
+        let sessions = self.sessions.list_active_for_user(principal.user_id, self.clock.now()).await?;
         Ok(sessions
             .into_iter()
             .map(|session| SessionView { current: session.id == principal.session_id, session })
@@ -94,16 +131,17 @@ impl AuthService {
         session_id: SessionId,
         context: &RequestContext,
     ) -> Result<(), RevokeSessionError> {
-        let now = self.now();
-        let session = self.ports.sessions.find(session_id).await?.ok_or(RevokeSessionError::NotFound)?;
+        let now = self.clock.now();
+        let session = self.sessions.find(session_id).await?.ok_or(RevokeSessionError::NotFound)?;
         if session.user_id != principal.user_id || !session.is_active_at(now) {
             return Err(RevokeSessionError::NotFound);
         }
-        if !self.ports.sessions.revoke(session_id, RevocationReason::RevokedByUser, now).await? {
+        if !self.sessions.revoke(session_id, RevocationReason::RevokedByUser, now).await? {
             return Err(RevokeSessionError::NotFound);
         }
-        self.revoke_access_tokens(session_id, now).await?;
-        self.audit(AuditEventKind::SessionRevoked, Some(principal.user_id), Some(session_id), context, json!({}))
+        self.revocations.revoke_access_tokens(session_id, now).await?;
+        self.auditor
+            .record(AuditEventKind::SessionRevoked, Some(principal.user_id), Some(session_id), context, json!({}))
             .await?;
         Ok(())
     }

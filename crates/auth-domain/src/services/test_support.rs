@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use super::{AuthPolicy, AuthPorts, AuthService, Principal, RequestContext};
+use super::{
+    AccountService, AdminService, AuthPolicy, AuthPorts, Authenticator, ClientService, LoginService, MfaService,
+    PasswordService, Principal, RegistrationService, RequestContext, RevocationService, SessionService,
+};
 use crate::audit::AuditEventKind;
 use crate::email::Email;
 use crate::ids::{MailJobId, SessionId, UserId};
@@ -127,13 +130,14 @@ impl PortMocks {
             .returning(move |_, _| Ok(live.clone()));
     }
 
-    /// The service over these mocks, with the default policy.
-    pub(super) fn into_service(self) -> AuthService {
+    /// The area's service over these mocks, with the default policy. Each area takes only the
+    /// ports it uses; the others are dropped unused.
+    pub(super) fn into_service<S: Area>(self) -> S {
         self.into_service_with_policy(|_| {})
     }
 
-    /// The service over these mocks, with the default policy as changed by `adjust`.
-    pub(super) fn into_service_with_policy(self, adjust: impl FnOnce(&mut AuthPolicy)) -> AuthService {
+    /// The area's service over these mocks, with the default policy as changed by `adjust`.
+    pub(super) fn into_service_with_policy<S: Area>(self, adjust: impl FnOnce(&mut AuthPolicy)) -> S {
         let ports = AuthPorts {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
@@ -155,9 +159,37 @@ impl PortMocks {
         };
         let mut policy = AuthPolicy::with_defaults(ISSUER, refresh_secret());
         adjust(&mut policy);
-        AuthService::new(ports, policy)
+        S::build(&ports, &Arc::new(policy))
     }
 }
+
+/// A service the tests build from [`PortMocks`].
+pub(super) trait Area {
+    fn build(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self;
+}
+
+macro_rules! areas {
+    ($($area:ty),+) => {$(
+        impl Area for $area {
+            fn build(ports: &AuthPorts, policy: &Arc<AuthPolicy>) -> Self {
+                <$area>::new(ports, policy)
+            }
+        }
+    )+};
+}
+
+areas!(
+    AccountService,
+    AdminService,
+    Authenticator,
+    ClientService,
+    LoginService,
+    MfaService,
+    PasswordService,
+    RegistrationService,
+    RevocationService,
+    SessionService
+);
 
 /// A value a mock was called with, kept for the test to assert on after the call: a mismatch
 /// then shows both values, where a failed `withf` only says that no expectation matched.

@@ -3,8 +3,9 @@
 
 use actix_web::{HttpResponse, web};
 use auth_domain::ports::AuditRecord;
+use auth_domain::services::AdminService;
 use auth_domain::services::{AuditFilter, UpdateUserRequest};
-use auth_domain::{AuthService, FieldError, UserId};
+use auth_domain::{FieldError, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ pub struct ListUsersQuery {
     ),
 )]
 pub async fn list_users(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     query: web::Query<ListUsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -119,7 +120,7 @@ pub async fn list_users(
     ),
 )]
 pub async fn get_user(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -159,7 +160,7 @@ pub struct UpdateUserBody {
     ),
 )]
 pub async fn update_user(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     client: ClientContext,
     path: web::Path<String>,
@@ -189,7 +190,7 @@ pub async fn update_user(
     ),
 )]
 pub async fn delete_user(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     client: ClientContext,
     path: web::Path<String>,
@@ -214,7 +215,7 @@ pub async fn delete_user(
     ),
 )]
 pub async fn revoke_user_sessions(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     client: ClientContext,
     path: web::Path<String>,
@@ -304,7 +305,7 @@ pub struct AuditQueryParams {
     ),
 )]
 pub async fn audit_events(
-    service: web::Data<AuthService>,
+    service: web::Data<AdminService>,
     caller: AdminCaller,
     query: web::Query<AuditQueryParams>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,8 +1,8 @@
 //! Routes under /v1/auth: register, verify, log in, refresh, log out, and the gateway check.
 
 use actix_web::{HttpResponse, web};
-use auth_domain::AuthService;
 use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
+use auth_domain::services::{LoginService, PasswordService, RegistrationService, SessionService};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -116,7 +116,7 @@ pub enum LoginResponse {
     ),
 )]
 pub async fn register(
-    service: web::Data<AuthService>,
+    service: web::Data<RegistrationService>,
     client: ClientContext,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -140,7 +140,7 @@ pub async fn register(
     ),
 )]
 pub async fn verify_email(
-    service: web::Data<AuthService>,
+    service: web::Data<RegistrationService>,
     client: ClientContext,
     body: web::Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -163,7 +163,7 @@ pub async fn verify_email(
     ),
 )]
 pub async fn resend_verification(
-    service: web::Data<AuthService>,
+    service: web::Data<RegistrationService>,
     client: ClientContext,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -196,7 +196,7 @@ pub async fn resend_verification(
     ),
 )]
 pub async fn login(
-    service: web::Data<AuthService>,
+    service: web::Data<LoginService>,
     client: ClientContext,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,7 +241,7 @@ pub struct MfaLoginBody {
     ),
 )]
 pub async fn login_mfa(
-    service: web::Data<AuthService>,
+    service: web::Data<LoginService>,
     client: ClientContext,
     body: web::Json<MfaLoginBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -266,7 +266,7 @@ pub async fn login_mfa(
     ),
 )]
 pub async fn refresh(
-    service: web::Data<AuthService>,
+    service: web::Data<SessionService>,
     client: ClientContext,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -285,7 +285,7 @@ pub async fn refresh(
     responses((status = 204, description = "The session is revoked.")),
 )]
 pub async fn logout(
-    service: web::Data<AuthService>,
+    service: web::Data<SessionService>,
     caller: Authenticated,
     client: ClientContext,
 ) -> Result<HttpResponse, ApiError> {
@@ -304,7 +304,7 @@ pub async fn logout(
     responses((status = 204, description = "Every session of the account is revoked.")),
 )]
 pub async fn logout_all(
-    service: web::Data<AuthService>,
+    service: web::Data<SessionService>,
     caller: Authenticated,
     client: ClientContext,
 ) -> Result<HttpResponse, ApiError> {
@@ -327,7 +327,7 @@ pub async fn logout_all(
     ),
 )]
 pub async fn forgot_password(
-    service: web::Data<AuthService>,
+    service: web::Data<PasswordService>,
     client: ClientContext,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -356,7 +356,7 @@ pub async fn forgot_password(
     ),
 )]
 pub async fn reset_password(
-    service: web::Data<AuthService>,
+    service: web::Data<PasswordService>,
     client: ClientContext,
     body: web::Json<ResetPasswordBody>,
 ) -> Result<HttpResponse, ApiError> {

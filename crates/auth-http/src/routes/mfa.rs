@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use auth_domain::AuthService;
+use auth_domain::services::MfaService;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -81,7 +81,7 @@ pub struct RecoveryCodes {
     ),
 )]
 pub async fn begin_totp(
-    service: web::Data<AuthService>,
+    service: web::Data<MfaService>,
     caller: Authenticated,
     client: ClientContext,
     body: OptionalJson<ReauthenticationBody>,
@@ -111,7 +111,7 @@ pub async fn begin_totp(
     ),
 )]
 pub async fn confirm_totp(
-    service: web::Data<AuthService>,
+    service: web::Data<MfaService>,
     caller: Authenticated,
     client: ClientContext,
     body: web::Json<CodeBody>,
@@ -141,7 +141,7 @@ pub async fn confirm_totp(
     ),
 )]
 pub async fn remove_totp(
-    service: web::Data<AuthService>,
+    service: web::Data<MfaService>,
     caller: Authenticated,
     client: ClientContext,
     body: web::Json<RemovalBody>,

@@ -6,13 +6,14 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use auth_domain::services::{ClaimedClient, Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError};
-use auth_domain::{AuthService, InfrastructureError, RateLimitExceeded, TokenPair};
+use auth_domain::services::{
+    ClientAuthError, ClientCredentials, Introspection, LoginError, LoginOutcome, LoginRequest, RefreshError,
+};
+use auth_domain::services::{ClientService, LoginService, SessionService};
+use auth_domain::{InfrastructureError, RateLimitExceeded, TokenPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::no_store;
@@ -24,84 +25,34 @@ use crate::extractors::ClientContext;
 /// or logged: each one counted would cost memory, and each one logged, log volume.
 pub const MAX_CLIENT_CREDENTIALS_BYTES: usize = 512;
 
-/// The resource servers allowed to introspect tokens (AUTH_INTROSPECTION_CLIENTS).
-#[derive(Debug, Clone, Default)]
-pub struct IntrospectionClients(pub Vec<(String, SecretString)>);
-
-impl IntrospectionClients {
-    /// The HTTP Basic credentials of the request, as claimed: `(client id, secret)`; `None` when
-    /// there are none, they are malformed, or longer than [`MAX_CLIENT_CREDENTIALS_BYTES`].
-    fn credentials(request: &HttpRequest) -> Option<(String, String)> {
-        let decoded = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")))
-            .map(str::trim)
-            // Base64 takes 4 characters per 3 bytes: refuse a long header before decoding it.
-            .filter(|encoded| encoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES.div_ceil(3) * 4)
-            .and_then(|encoded| STANDARD.decode(encoded).ok())
-            .filter(|decoded| decoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES)
-            .and_then(|decoded| String::from_utf8(decoded).ok())?;
-        let (id, secret) = decoded.split_once(':')?;
-        Some((id.to_owned(), secret.to_owned()))
-    }
-
-    /// Whether `id` and `secret` are those of a configured client. Every secret is compared in
-    /// constant time, whichever id matched.
-    fn admit(&self, id: &str, secret: &str) -> bool {
-        let mut admitted = false;
-        for (known_id, known_secret) in &self.0 {
-            let secret_matches: bool = known_secret.expose_secret().as_bytes().ct_eq(secret.as_bytes()).into();
-            admitted |= known_id == id && secret_matches;
-        }
-        admitted
-    }
-
-    /// Whether `id` is a configured client's (ids are not secrets; their secrets are).
-    fn knows(&self, id: &str) -> bool {
-        self.0.iter().any(|(known_id, _)| known_id == id)
-    }
-
-    /// Authenticates the calling client: each attempt is counted against its id and address
-    /// (against all unknown ids together there, for an id no client has) before the secret is
-    /// compared, refused at once past the allowance, and a success gives it back.
-    pub(crate) async fn authenticate(
-        &self,
-        request: &HttpRequest,
-        service: &AuthService,
-        client: &ClientContext,
-    ) -> Result<(), ClientAuthError> {
-        let Some((id, secret)) = Self::credentials(request) else {
-            // Nothing to guess with: no count, so that a client without credentials does not
-            // lock out the well-configured ones at its address.
-            return Err(ClientAuthError::Rejected);
-        };
-        let claimed = ClaimedClient { id: &id, configured: self.knows(&id) };
-        if let Some(exceeded) = service.reserve_client_auth_attempt(claimed, &client.0).await? {
-            return Err(ClientAuthError::Throttled(exceeded));
-        }
-        let admitted = self.admit(&id, &secret);
-        service.settle_client_auth_attempt(claimed, &client.0, admitted).await?;
-        if !admitted {
-            return Err(ClientAuthError::Rejected);
-        }
-        Ok(())
-    }
+/// The HTTP Basic credentials of the request, as claimed: `(client id, secret)`; `None` when there
+/// are none, they are malformed, or longer than [`MAX_CLIENT_CREDENTIALS_BYTES`]. Whether they
+/// admit the client is the domain's [`ClientService::authenticate_client`].
+pub(crate) fn basic_credentials(request: &HttpRequest) -> Option<(String, String)> {
+    let decoded = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")))
+        .map(str::trim)
+        // Base64 takes 4 characters per 3 bytes: refuse a long header before decoding it.
+        .filter(|encoded| encoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES.div_ceil(3) * 4)
+        .and_then(|encoded| STANDARD.decode(encoded).ok())
+        .filter(|decoded| decoded.len() <= MAX_CLIENT_CREDENTIALS_BYTES)
+        .and_then(|decoded| String::from_utf8(decoded).ok())?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
 }
 
-/// Why a resource-server client was not let in; each endpoint answers it in its own error format.
-#[derive(Debug)]
-pub(crate) enum ClientAuthError {
-    Throttled(RateLimitExceeded),
-    Rejected,
-    Infrastructure(InfrastructureError),
-}
-
-impl From<InfrastructureError> for ClientAuthError {
-    fn from(error: InfrastructureError) -> Self {
-        Self::Infrastructure(error)
-    }
+/// Authenticates the resource-server client calling `request` with its HTTP Basic credentials.
+pub(crate) async fn authenticate_client(
+    request: &HttpRequest,
+    service: &ClientService,
+    client: &ClientContext,
+) -> Result<(), ClientAuthError> {
+    let credentials = basic_credentials(request);
+    let presented = credentials.as_ref().map(|(id, secret)| ClientCredentials { id, secret });
+    service.authenticate_client(presented, &client.0).await
 }
 
 impl From<ClientAuthError> for OAuthError {
@@ -311,7 +262,8 @@ fn required<'a>(value: Option<&'a String>, name: &str) -> Result<&'a str, OAuthE
     ),
 )]
 pub async fn token(
-    service: web::Data<AuthService>,
+    service: web::Data<LoginService>,
+    sessions: web::Data<SessionService>,
     client: ClientContext,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, OAuthError> {
@@ -330,7 +282,7 @@ pub async fn token(
                 }
             }
         }
-        "refresh_token" => service.refresh(required(form.refresh_token.as_ref(), "refresh_token")?, &client.0).await?,
+        "refresh_token" => sessions.refresh(required(form.refresh_token.as_ref(), "refresh_token")?, &client.0).await?,
         other => {
             let description = format!("the grant type {other:?} is not supported; use password or refresh_token");
             return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description));
@@ -365,7 +317,7 @@ pub struct TokenParameterForm {
     ),
 )]
 pub async fn revoke(
-    service: web::Data<AuthService>,
+    service: web::Data<ClientService>,
     client: ClientContext,
     form: web::Form<TokenParameterForm>,
 ) -> Result<HttpResponse, OAuthError> {
@@ -422,12 +374,11 @@ pub struct IntrospectionResponse {
 )]
 pub async fn introspect(
     request: HttpRequest,
-    service: web::Data<AuthService>,
-    clients: web::Data<IntrospectionClients>,
+    service: web::Data<ClientService>,
     client: ClientContext,
     form: web::Form<TokenParameterForm>,
 ) -> Result<HttpResponse, OAuthError> {
-    clients.authenticate(&request, &service, &client).await?;
+    authenticate_client(&request, &service, &client).await?;
     let token = required(form.token.as_ref(), "token")?;
     let response = match service.introspect(token).await.map_err(|error| OAuthError::infrastructure(&error))? {
         Introspection::Inactive => IntrospectionResponse::default(),

@@ -2,8 +2,9 @@
 //! logout reaches it within seconds instead of at the token's expiry.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use auth_domain::SessionId;
+use auth_domain::services::ClientService;
 use auth_domain::services::FeedPosition;
-use auth_domain::{AuthService, SessionId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use super::no_store;
-use super::oauth::IntrospectionClients;
+use super::oauth::authenticate_client;
 use crate::error::{ApiError, Problem};
 use crate::extractors::ClientContext;
 
@@ -104,12 +105,11 @@ pub struct RevocationFeedResponse {
 )]
 pub async fn feed(
     request: HttpRequest,
-    service: web::Data<AuthService>,
-    clients: web::Data<IntrospectionClients>,
+    service: web::Data<ClientService>,
     client: ClientContext,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    clients.authenticate(&request, &service, &client).await?;
+    authenticate_client(&request, &service, &client).await?;
     let since = match query.since.as_deref() {
         None => None,
         Some(cursor) => Some(

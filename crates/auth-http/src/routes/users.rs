@@ -1,8 +1,9 @@
 //! Routes under /v1/users/me: the caller's own account and sessions.
 
 use actix_web::{HttpResponse, web};
+use auth_domain::SessionId;
 use auth_domain::services::UpdateProfileRequest;
-use auth_domain::{AuthService, SessionId};
+use auth_domain::services::{AccountService, PasswordService, SessionService};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -54,7 +55,7 @@ pub struct ChangePasswordBody {
     ),
 )]
 pub async fn change_password(
-    service: web::Data<AuthService>,
+    service: web::Data<PasswordService>,
     caller: Authenticated,
     client: ClientContext,
     body: web::Json<ChangePasswordBody>,
@@ -89,7 +90,7 @@ pub struct DeleteMeBody {
     ),
 )]
 pub async fn delete_me(
-    service: web::Data<AuthService>,
+    service: web::Data<AccountService>,
     caller: Authenticated,
     client: ClientContext,
     body: web::Json<DeleteMeBody>,
@@ -108,7 +109,7 @@ pub async fn delete_me(
     security(("bearer_auth" = [])),
     responses((status = 200, description = "The caller's account.", body = UserView)),
 )]
-pub async fn me(service: web::Data<AuthService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn me(service: web::Data<AccountService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = service.current_user(&caller.0).await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
@@ -126,7 +127,7 @@ pub async fn me(service: web::Data<AuthService>, caller: Authenticated) -> Resul
     ),
 )]
 pub async fn update_me(
-    service: web::Data<AuthService>,
+    service: web::Data<AccountService>,
     caller: Authenticated,
     client: ClientContext,
     body: web::Json<UpdateMeBody>,
@@ -144,7 +145,7 @@ pub async fn update_me(
     security(("bearer_auth" = [])),
     responses((status = 200, description = "Every live session of the account.", body = SessionList)),
 )]
-pub async fn sessions(service: web::Data<AuthService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn sessions(service: web::Data<SessionService>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let sessions = service.list_sessions(&caller.0).await?;
     let sessions: Vec<SessionItem> = sessions.iter().map(SessionItem::from).collect();
     Ok(HttpResponse::Ok().json(SessionList { sessions }))
@@ -163,7 +164,7 @@ pub async fn sessions(service: web::Data<AuthService>, caller: Authenticated) ->
     ),
 )]
 pub async fn revoke_session(
-    service: web::Data<AuthService>,
+    service: web::Data<SessionService>,
     caller: Authenticated,
     client: ClientContext,
     path: web::Path<String>,

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use auth_domain::AuthService;
 use auth_domain::services::FeedPosition;
+use auth_domain::services::RevocationService;
 
 /// How often the database's revocations are copied into the cache: a revocation made by another
 /// process takes effect here within this long.
@@ -16,7 +16,7 @@ const FORGET_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Starts the follower for the life of the process. Failures are logged once per outage and
 /// retried; checks made meanwhile restore the cache themselves when it is incomplete.
-pub fn spawn_revocation_follower(service: AuthService) {
+pub fn spawn_revocation_follower(service: RevocationService) {
     tokio::spawn(async move {
         let mut position: Option<FeedPosition> = None;
         let mut failing = false;

@@ -29,7 +29,7 @@ fn expect_found(mocks: &mut PortMocks, user: User) {
 #[tokio::test]
 async fn every_operator_use_case_refuses_a_caller_without_the_admin_role() {
     // No expectation is set: any port call panics.
-    let service = PortMocks::new().into_service();
+    let service = PortMocks::new().into_service::<AdminService>();
     let reader = principal_in(&session_of(&verified_user()));
     let target = verified_user().id;
     let context = request_context();
@@ -58,7 +58,7 @@ async fn a_full_page_of_users_points_at_the_next_one() {
         .returning(|_| Ok(vec![user_number(2), user_number(3), user_number(4)]));
 
     let page = mocks
-        .into_service()
+        .into_service::<AdminService>()
         .admin_list_users(&admin(), Some("  EXAMPLE "), Some(after), Some(2))
         .await
         .expect("listed");
@@ -72,7 +72,7 @@ async fn the_last_page_has_no_next_one() {
     let mut mocks = PortMocks::new();
     mocks.users.expect_list().returning(|_| Ok(vec![user_number(2)]));
 
-    let page = mocks.into_service().admin_list_users(&admin(), None, None, None).await.expect("listed");
+    let page = mocks.into_service::<AdminService>().admin_list_users(&admin(), None, None, None).await.expect("listed");
 
     assert_eq!(page.users.len(), 1);
     assert_eq!(page.next_after, None);
@@ -80,7 +80,7 @@ async fn the_last_page_has_no_next_one() {
 
 #[tokio::test]
 async fn a_page_size_out_of_range_is_a_validation_error() {
-    let service = PortMocks::new().into_service();
+    let service = PortMocks::new().into_service::<AdminService>();
     for limit in [0, MAX_PAGE_SIZE + 1] {
         let error = service.admin_list_users(&admin(), None, None, Some(limit)).await;
         assert!(matches!(&error, Err(AdminError::Validation(errors)) if errors[0].field == "limit"), "{error:?}");
@@ -130,7 +130,7 @@ async fn disabling_ends_every_session_at_once_and_is_audited_with_the_actor() {
 
     let request = UpdateUserRequest { roles: None, disabled: Some(true) };
     let user = mocks
-        .into_service()
+        .into_service::<AdminService>()
         .admin_update_user(&admin(), target_id, request, &request_context())
         .await
         .expect("updated");
@@ -162,7 +162,7 @@ async fn removing_a_role_ends_every_session_and_granting_one_does_not() {
 
         let request = UpdateUserRequest { roles: Some(roles), disabled: None };
         mocks
-            .into_service()
+            .into_service::<AdminService>()
             .admin_update_user(&admin(), target.id, request, &request_context())
             .await
             .expect("updated");
@@ -185,16 +185,18 @@ async fn an_administrator_cannot_lock_themselves_out() {
         expect_found(&mut mocks, my_account.clone());
         mocks.users.expect_set_disabled().never();
         mocks.users.expect_set_roles().never();
-        let error = mocks.into_service().admin_update_user(&me, me.user_id, request, &request_context()).await;
+        let error =
+            mocks.into_service::<AdminService>().admin_update_user(&me, me.user_id, request, &request_context()).await;
         assert!(matches!(error, Err(AdminError::SelfLockout)), "{error:?}");
     }
-    let error = PortMocks::new().into_service().admin_delete_user(&me, me.user_id, &request_context()).await;
+    let error =
+        PortMocks::new().into_service::<AdminService>().admin_delete_user(&me, me.user_id, &request_context()).await;
     assert!(matches!(error, Err(AdminError::SelfLockout)), "{error:?}");
 }
 
 #[tokio::test]
 async fn an_invalid_role_name_is_a_validation_error() {
-    let service = PortMocks::new().into_service();
+    let service = PortMocks::new().into_service::<AdminService>();
     let request = UpdateUserRequest { roles: Some(vec!["Admin".to_owned()]), disabled: None };
     let error = service.admin_update_user(&admin(), verified_user().id, request, &request_context()).await;
     assert!(matches!(&error, Err(AdminError::Validation(errors)) if errors[0].field == "roles"), "{error:?}");
@@ -216,7 +218,11 @@ async fn revoking_a_users_sessions_marks_each_and_is_audited() {
         .times(1)
         .returning(|_| Ok(()));
 
-    let ended = mocks.into_service().admin_revoke_sessions(&admin(), target_id, &request_context()).await.expect("ok");
+    let ended = mocks
+        .into_service::<AdminService>()
+        .admin_revoke_sessions(&admin(), target_id, &request_context())
+        .await
+        .expect("ok");
 
     assert_eq!(ended, 1);
 }
@@ -226,7 +232,7 @@ async fn an_unknown_user_is_not_found() {
     let mut mocks = PortMocks::new();
     mocks.users.expect_find_by_id().returning(|_| Ok(None));
     mocks.sessions.expect_revoke_all_for_user().never();
-    let service = mocks.into_service();
+    let service = mocks.into_service::<AdminService>();
     let nobody = UserId::from_uuid(Uuid::from_u128(0xDEAD));
 
     assert!(matches!(service.admin_get_user(&admin(), nobody).await, Err(AdminError::NotFound)));
@@ -277,7 +283,7 @@ async fn the_audit_log_is_read_a_page_at_a_time() {
         limit: Some(1),
     };
 
-    let page = mocks.into_service().admin_audit_events(&admin(), filter).await.expect("read");
+    let page = mocks.into_service::<AdminService>().admin_audit_events(&admin(), filter).await.expect("read");
 
     assert_eq!(page.events.iter().map(|event| event.seq).collect::<Vec<_>>(), [8]);
     assert_eq!(page.next_after, Some(8));

@@ -29,7 +29,7 @@ async fn a_valid_token_of_a_live_session_authenticates_its_principal() {
         .times(1)
         .returning(|_, _| Ok(RevocationCheck::Live));
 
-    let principal = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect("the token is valid");
+    let principal = mocks.into_service::<Authenticator>().authenticate(ACCESS_TOKEN).await.expect("the token is valid");
 
     assert_eq!(principal, expected_principal());
 }
@@ -40,7 +40,8 @@ async fn a_token_the_codec_rejects_is_invalid_without_asking_the_revocation_stor
     mocks.tokens.expect_verify().times(1).returning(|_| Err(TokenRejection::BadSignature));
     mocks.revocations.expect_check_session().never();
 
-    let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the token is refused");
+    let error =
+        mocks.into_service::<Authenticator>().authenticate(ACCESS_TOKEN).await.expect_err("the token is refused");
 
     assert!(matches!(error, AuthenticateError::InvalidToken(TokenRejection::BadSignature)), "got {error:?}");
 }
@@ -51,7 +52,8 @@ async fn a_valid_token_of_a_revoked_session_is_refused() {
     expect_token_verifies(&mut mocks);
     mocks.revocations.expect_check_session().times(1).returning(|_, _| Ok(RevocationCheck::Revoked));
 
-    let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("the session is revoked");
+    let error =
+        mocks.into_service::<Authenticator>().authenticate(ACCESS_TOKEN).await.expect_err("the session is revoked");
 
     assert!(matches!(error, AuthenticateError::Revoked), "got {error:?}");
 }
@@ -66,7 +68,7 @@ async fn a_token_whose_revocation_cannot_be_checked_is_refused() {
         .times(1)
         .returning(|_, _| Err(InfrastructureError::unavailable("the revocation store is down")));
 
-    let error = mocks.into_service().authenticate(ACCESS_TOKEN).await.expect_err("fail closed");
+    let error = mocks.into_service::<Authenticator>().authenticate(ACCESS_TOKEN).await.expect_err("fail closed");
 
     assert!(matches!(error, AuthenticateError::Infrastructure(InfrastructureError::Unavailable(_))), "got {error:?}");
 }

@@ -11,8 +11,13 @@ use crate::services::test_support::{
     CLIENT_IP, CLIENT_USER_AGENT, Captured, ISSUER, NOW, PortMocks, RANDOM_BYTES, SIGNED_ACCESS_TOKEN, allowed,
     queued_mail, refusal, refused, request_context, session_of, verified_user,
 };
+use crate::services::{FAILURE_STREAK, MAX_BACKOFF, backoff_after};
 use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
 use crate::user::User;
+
+mod in_flight;
+mod sign_in_notice;
+mod throttling;
 
 const PASSWORD: &str = "the password of ada";
 
@@ -194,7 +199,7 @@ async fn a_successful_login_opens_a_session_and_signs_claims_for_it() {
         .returning(|_| Ok(()));
 
     let pair = mocks
-        .into_service()
+        .into_service::<LoginService>()
         .login(credentials(PASSWORD), &request_context())
         .await
         .expect("the login succeeds")
@@ -248,7 +253,11 @@ async fn a_wrong_password_is_refused_as_invalid_credentials_and_counted_against_
         .times(1)
         .returning(|_| Ok(()));
 
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+    let error = mocks
+        .into_service::<LoginService>()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect_err("refused");
 
     assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
 }
@@ -273,7 +282,11 @@ async fn an_unknown_email_costs_a_dummy_verification_and_is_refused_like_a_wrong
         .times(1)
         .returning(|_| Ok(()));
 
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+    let error = mocks
+        .into_service::<LoginService>()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect_err("refused");
 
     assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
 }
@@ -289,7 +302,7 @@ async fn a_malformed_email_is_refused_like_an_unknown_one_and_counted_under_its_
     expect_no_session(&mut mocks);
 
     let request = LoginRequest { email: "  Not An Address ".to_owned(), password: PASSWORD.to_owned() };
-    let error = mocks.into_service().login(request, &request_context()).await.expect_err("refused");
+    let error = mocks.into_service::<LoginService>().login(request, &request_context()).await.expect_err("refused");
 
     assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
 }
@@ -304,7 +317,11 @@ async fn an_unverified_account_is_told_so_only_after_a_correct_password() {
     expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     expect_no_session(&mut mocks);
 
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+    let error = mocks
+        .into_service::<LoginService>()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect_err("refused");
 
     assert!(matches!(error, LoginError::EmailNotVerified), "got {error:?}");
 }
@@ -319,7 +336,11 @@ async fn a_disabled_account_is_told_so_only_after_a_correct_password() {
     expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
     expect_no_session(&mut mocks);
 
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+    let error = mocks
+        .into_service::<LoginService>()
+        .login(credentials(PASSWORD), &request_context())
+        .await
+        .expect_err("refused");
 
     assert!(matches!(error, LoginError::AccountDisabled), "got {error:?}");
 }
@@ -335,352 +356,12 @@ async fn a_wrong_password_for_an_unverified_or_disabled_account_reveals_nothing_
         mocks.expect_audit(AuditEventKind::LoginFailed, 1);
         expect_no_session(&mut mocks);
 
-        let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
+        let error = mocks
+            .into_service::<LoginService>()
+            .login(credentials(PASSWORD), &request_context())
+            .await
+            .expect_err("refused");
 
         assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
     }
-}
-
-#[tokio::test]
-async fn a_throttled_email_is_refused_and_audited_under_its_account_without_checking_the_password() {
-    let mut mocks = PortMocks::new();
-    let user_id = verified_user().id;
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(refused()));
-    mocks.rate_limiter.expect_peek().never();
-    expect_user_found(&mut mocks, verified_user());
-    mocks.hasher.expect_verify().never();
-    mocks.hasher.expect_verify_dummy().never();
-    mocks
-        .audit
-        .expect_append()
-        .withf(move |event| {
-            event.kind == AuditEventKind::LoginThrottled
-                && event.ip.as_deref() == Some(CLIENT_IP)
-                && event.user_id == Some(user_id)
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    expect_no_session(&mut mocks);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
-
-    assert!(matches!(error, LoginError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
-}
-
-#[tokio::test]
-async fn logins_beyond_the_ip_limit_are_rate_limited_before_anything_else() {
-    let mut mocks = PortMocks::new();
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, _| Ok(refused()));
-    mocks.rate_limiter.expect_peek().never();
-    mocks.users.expect_find_by_email().never();
-    mocks.hasher.expect_verify().never();
-    mocks.hasher.expect_verify_dummy().never();
-    expect_no_session(&mut mocks);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
-
-    assert!(matches!(error, LoginError::RateLimited(exceeded) if exceeded == refusal()), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_password_hashed_with_old_parameters_is_rehashed_on_login() {
-    let mut mocks = PortMocks::new();
-    let user_id = verified_user().id;
-    let new_hash = PasswordHash::new("$argon2id$v=19$m=47104,t=1,p=1$c2FsdA$rehashed");
-    mocks.allow_every_rate_limit();
-    expect_user_found(&mut mocks, verified_user());
-    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: true });
-    let rehashed = new_hash.clone();
-    mocks
-        .hasher
-        .expect_hash()
-        .withf(|password| password.expose() == PASSWORD)
-        .times(1)
-        .returning(move |_| Ok(rehashed.clone()));
-    let expected_hash = new_hash.clone();
-    // Upgrading the hash is no password change: no notice goes with it.
-    mocks
-        .users
-        .expect_update_password_hash()
-        .withf(move |id, hash, at, update| {
-            *id == user_id
-                && *hash == expected_hash
-                && *at == NOW
-                && matches!(update, crate::ports::PasswordUpdate::Rehash { previous } if *previous == verified_user().password_hash)
-        })
-        .times(1)
-        .returning(|_, _, _, _| Ok(()));
-    mocks.expect_live_sessions(&verified_user(), vec![session_of(&verified_user())]);
-    mocks.sessions.expect_create().times(1).returning(|_, _, _| Ok(crate::ports::SessionCreation::Created));
-    mocks.mail_queue.expect_enqueue().never();
-    mocks.accept_signing();
-    mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
-
-    let pair = mocks
-        .into_service()
-        .login(credentials(PASSWORD), &request_context())
-        .await
-        .expect("the login succeeds")
-        .tokens();
-
-    assert_eq!(pair.user.password_hash, new_hash);
-}
-
-#[tokio::test]
-async fn an_overloaded_hasher_during_login_answers_overloaded_without_counting_a_failure() {
-    let mut mocks = PortMocks::new();
-    expect_limits_allow(&mut mocks, FAILURE_KEY);
-    // The attempt was reserved before the hash; unchecked, it is given back.
-    mocks.rate_limiter.expect_undo().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(()));
-    mocks.rate_limiter.expect_hit().withf(|_, limit| *limit == FAILURE_STREAK).never();
-    expect_user_found(&mut mocks, verified_user());
-    mocks.hasher.expect_verify().times(1).returning(|_, _| Err(HashError::Overloaded));
-    mocks.audit.expect_append().never();
-    expect_no_session(&mut mocks);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
-
-    assert!(matches!(error, LoginError::Overloaded), "got {error:?}");
-}
-
-#[test]
-fn the_back_off_starts_after_the_configured_allowance_and_doubles_up_to_a_cap() {
-    use std::time::Duration;
-    // AUTH_RATE_LOGIN_EMAIL's count, not a constant: the contract's 10 failures are free.
-    assert_eq!(backoff_after(10, 10), None);
-    assert_eq!(backoff_after(11, 10), Some(Duration::from_secs(1)));
-    assert_eq!(backoff_after(12, 10), Some(Duration::from_secs(2)));
-    assert_eq!(backoff_after(14, 10), Some(Duration::from_secs(8)));
-    assert_eq!(backoff_after(4, 3), Some(Duration::from_secs(1)), "a lower configured count starts sooner");
-    assert_eq!(backoff_after(u32::MAX, 10), Some(MAX_BACKOFF));
-}
-
-#[tokio::test]
-async fn an_attempt_beyond_the_allowance_claims_the_back_off_its_failure_earns_before_the_check() {
-    let mut mocks = PortMocks::new();
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks
-        .rate_limiter
-        .expect_hit()
-        .withf(|key, _| key == FAILURE_KEY)
-        .times(1)
-        .returning(|_, limit| Ok(allowed(limit)));
-    // Eleven failures since the last success: this attempt would be the twelfth, earning 2 s.
-    mocks
-        .rate_limiter
-        .expect_peek()
-        .times(1)
-        .returning(|_, limit| Ok(RateDecision { remaining: limit.max - 11, ..allowed(limit) }));
-    let backoff_key = backoff_key_of(FAILURE_KEY);
-    mocks
-        .rate_limiter
-        .expect_claim_block()
-        .withf(move |key, wait| key == backoff_key && *wait == std::time::Duration::from_secs(2))
-        .times(1)
-        .returning(|_, _| Ok(None));
-    expect_failure_counted(&mut mocks, FAILURE_KEY);
-    expect_user_found(&mut mocks, verified_user());
-    expect_password_checked(&mut mocks, PasswordCheck::Mismatch);
-    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
-    expect_no_session(&mut mocks);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("refused");
-
-    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
-}
-
-#[tokio::test]
-async fn an_address_in_back_off_is_throttled_without_checking_the_password_and_its_attempt_given_back() {
-    let mut mocks = PortMocks::new();
-    mocks.rate_limiter.expect_hit().withf(|key, _| key == IP_KEY).times(1).returning(|_, limit| Ok(allowed(limit)));
-    mocks
-        .rate_limiter
-        .expect_hit()
-        .withf(|key, _| key == FAILURE_KEY)
-        .times(1)
-        .returning(|_, limit| Ok(allowed(limit)));
-    mocks
-        .rate_limiter
-        .expect_peek()
-        .times(1)
-        .returning(|_, limit| Ok(RateDecision { remaining: limit.max - 12, ..allowed(limit) }));
-    // Another attempt holds the back-off: 2.2 s left, which the caller is told as 3 whole seconds.
-    mocks.rate_limiter.expect_claim_block().times(1).returning(|_, _| Ok(Some(std::time::Duration::from_millis(2200))));
-    mocks.rate_limiter.expect_undo().withf(|key, _| key == FAILURE_KEY).times(1).returning(|_, _| Ok(()));
-    mocks.hasher.expect_verify().never();
-    mocks.hasher.expect_verify_dummy().never();
-    expect_user_found(&mut mocks, verified_user());
-    mocks.expect_audit(AuditEventKind::LoginThrottled, 1);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("throttled");
-
-    let LoginError::RateLimited(exceeded) = error else { panic!("got {error:?}") };
-    assert_eq!(exceeded.retry_after, std::time::Duration::from_secs(3));
-}
-
-// The "new sign-in" notice
-
-#[tokio::test]
-async fn a_login_from_a_new_device_queues_a_new_sign_in_notice_with_the_request_ip_and_user_agent() {
-    let first_login = Vec::new();
-    let other_device = vec![live_session_from("198.51.100.23", "other-browser/2.0")];
-    for live in [first_login, other_device] {
-        let mut mocks = PortMocks::new();
-        let notice = expect_successful_login(&mut mocks);
-        mocks.expect_live_sessions(&verified_user(), live);
-        // The notice goes with the session, in its transaction, not to the queue apart.
-        mocks.expect_no_mail_queued();
-
-        mocks
-            .into_service()
-            .login(credentials(PASSWORD), &request_context())
-            .await
-            .expect("the login succeeds")
-            .tokens();
-
-        assert_eq!(notice.value(), Some(new_sign_in_notice()));
-    }
-}
-
-#[tokio::test]
-async fn a_login_from_the_ip_and_user_agent_of_a_live_session_queues_no_notice() {
-    let mut mocks = PortMocks::new();
-    let notice = expect_successful_login(&mut mocks);
-    let known_device = live_session_from(CLIENT_IP, CLIENT_USER_AGENT);
-    mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", "other/2.0"), known_device]);
-    mocks.expect_no_mail_queued();
-
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
-
-    assert_eq!(notice.value(), None);
-}
-
-#[tokio::test]
-async fn a_login_from_the_ip_of_a_live_session_with_another_user_agent_queues_a_notice() {
-    let mut mocks = PortMocks::new();
-    let notice = expect_successful_login(&mut mocks);
-    mocks.expect_live_sessions(&verified_user(), vec![live_session_from(CLIENT_IP, "other-browser/2.0")]);
-    mocks.expect_no_mail_queued();
-
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
-
-    assert_eq!(notice.value(), Some(new_sign_in_notice()));
-}
-
-#[tokio::test]
-async fn a_login_with_the_user_agent_of_a_live_session_from_another_ip_queues_a_notice() {
-    let mut mocks = PortMocks::new();
-    let notice = expect_successful_login(&mut mocks);
-    mocks.expect_live_sessions(&verified_user(), vec![live_session_from("198.51.100.23", CLIENT_USER_AGENT)]);
-    mocks.expect_no_mail_queued();
-
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("the login succeeds").tokens();
-
-    assert_eq!(notice.value(), Some(new_sign_in_notice()));
-}
-
-#[tokio::test]
-async fn with_new_sign_in_notices_off_a_login_queues_none_and_does_not_list_the_sessions() {
-    let mut mocks = PortMocks::new();
-    let notice = expect_successful_login(&mut mocks);
-    mocks.sessions.expect_list_active_for_user().never();
-    mocks.expect_no_mail_queued();
-
-    mocks
-        .into_service_with_policy(|policy| policy.notify_new_sign_in = false)
-        .login(credentials(PASSWORD), &request_context())
-        .await
-        .expect("the login succeeds")
-        .tokens();
-
-    assert_eq!(notice.value(), None);
-}
-
-#[tokio::test]
-async fn a_failure_to_list_the_live_sessions_fails_the_login_before_any_session_is_opened() {
-    let mut mocks = PortMocks::new();
-    mocks.allow_every_rate_limit();
-    expect_user_found(&mut mocks, verified_user());
-    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks
-        .sessions
-        .expect_list_active_for_user()
-        .times(1)
-        .returning(|_, _| Err(InfrastructureError::unavailable("the database is down")));
-    expect_no_session(&mut mocks);
-    mocks.audit.expect_append().never();
-    mocks.expect_no_mail_queued();
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("failed");
-
-    assert!(matches!(error, LoginError::Infrastructure(InfrastructureError::Unavailable(_))), "got {error:?}");
-}
-
-// A change of credentials that completes while a login is in flight
-
-#[tokio::test]
-async fn a_login_whose_password_was_reset_while_it_was_in_flight_opens_no_session() {
-    let mut mocks = PortMocks::new();
-    mocks.allow_every_rate_limit();
-    expect_user_found(&mut mocks, verified_user());
-    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks.expect_live_sessions(&verified_user(), Vec::new());
-    // The reset moved the version on between the read and the insert: nothing is stored.
-    mocks
-        .sessions
-        .expect_create()
-        .withf(|session, _, _| session.credentials_version == verified_user().credentials_version)
-        .times(1)
-        .returning(|_, _, _| Ok(crate::ports::SessionCreation::CredentialsChanged));
-    let reset = User {
-        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3$reset"),
-        credentials_version: verified_user().credentials_version + 1,
-        ..verified_user()
-    };
-    mocks.users.expect_find_by_id().times(1).returning(move |_| Ok(Some(reset.clone())));
-    mocks.tokens.expect_sign().never();
-    mocks.expect_audit(AuditEventKind::LoginSucceeded, 0);
-
-    let error = mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect_err("no session");
-
-    assert!(matches!(error, LoginError::InvalidCredentials), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_login_whose_roles_changed_while_it_was_in_flight_opens_its_session_with_the_new_roles() {
-    let mut mocks = PortMocks::new();
-    mocks.allow_every_rate_limit();
-    let before = User { roles: vec![crate::user::Role::parse("admin").expect("a role")], ..verified_user() };
-    let after = User { roles: Vec::new(), credentials_version: before.credentials_version + 1, ..before.clone() };
-    let (old_version, new_version) = (before.credentials_version, after.credentials_version);
-    expect_user_found(&mut mocks, before);
-    expect_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks.sessions.expect_list_active_for_user().returning(|_, _| Ok(Vec::new()));
-    mocks.mail_queue.expect_enqueue().never();
-    mocks
-        .sessions
-        .expect_create()
-        .withf(move |session, _, _| session.credentials_version == old_version)
-        .times(1)
-        .returning(|_, _, _| Ok(crate::ports::SessionCreation::CredentialsChanged));
-    mocks
-        .sessions
-        .expect_create()
-        .withf(move |session, _, _| session.credentials_version == new_version)
-        .times(1)
-        .returning(|_, _, _| Ok(crate::ports::SessionCreation::Created));
-    mocks.users.expect_find_by_id().times(1).returning(move |_| Ok(Some(after.clone())));
-    let signed = Arc::new(Mutex::new(None::<AccessClaims>));
-    let signed_by_mock = Arc::clone(&signed);
-    mocks.tokens.expect_sign().times(1).returning(move |claims| {
-        *signed_by_mock.lock().expect("no panic") = Some(claims.clone());
-        Ok(AccessToken::new("header.claims.signature".to_owned()))
-    });
-    mocks.expect_audit(AuditEventKind::LoginSucceeded, 1);
-
-    mocks.into_service().login(credentials(PASSWORD), &request_context()).await.expect("logged in");
-
-    let claims = signed.lock().expect("no panic").clone().expect("signed");
-    assert!(claims.roles.is_empty(), "the token must not claim the removed role: {:?}", claims.roles);
 }

@@ -31,7 +31,7 @@ async fn revoking_a_refresh_token_revokes_its_session_and_its_access_tokens() {
     mocks.revocations.expect_revoke_session().withf(move |id, _| *id == session_id).times(1).returning(|_, _| Ok(()));
     mocks.expect_audit(AuditEventKind::Logout, 1);
 
-    mocks.into_service().revoke_token(token.expose(), &request_context()).await.expect("revoked");
+    mocks.into_service::<ClientService>().revoke_token(token.expose(), &request_context()).await.expect("revoked");
 }
 
 #[tokio::test]
@@ -46,7 +46,7 @@ async fn revoking_an_access_token_revokes_the_session_it_names() {
     mocks.revocations.expect_revoke_session().times(1).returning(|_, _| Ok(()));
     mocks.expect_audit(AuditEventKind::Logout, 1);
 
-    mocks.into_service().revoke_token("a.b.c", &request_context()).await.expect("revoked");
+    mocks.into_service::<ClientService>().revoke_token("a.b.c", &request_context()).await.expect("revoked");
 }
 
 #[tokio::test]
@@ -56,7 +56,7 @@ async fn revoking_an_unknown_or_dead_token_does_nothing_and_succeeds() {
     mocks.tokens.expect_verify().returning(|_| Err(TokenRejection::Expired));
     mocks.sessions.expect_revoke().never();
     mocks.audit.expect_append().never();
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
 
     service.revoke_token(RefreshToken::from_random_bytes([1; 32]).expose(), &request_context()).await.expect("ok");
     service.revoke_token("expired.access.token", &request_context()).await.expect("ok");
@@ -75,7 +75,7 @@ async fn a_live_access_token_introspects_as_its_claims_and_a_revoked_one_as_inac
         revoked = true;
         Ok(answer)
     });
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
 
     assert_eq!(service.introspect("a.b.c").await.expect("answered"), Introspection::AccessToken(claims));
     assert_eq!(service.introspect("a.b.c").await.expect("answered"), Introspection::Inactive);
@@ -99,7 +99,7 @@ async fn a_refresh_token_is_active_only_while_current_in_a_live_session_of_an_en
         mocks.sessions.expect_find_by_refresh_token().returning(move |_| Ok(Some(found.clone())));
         mocks.users.expect_find_by_id().returning(move |_| Ok(Some(user.clone())));
 
-        let answer = mocks.into_service().introspect(token.expose()).await.expect("answered");
+        let answer = mocks.into_service::<ClientService>().introspect(token.expose()).await.expect("answered");
 
         assert_eq!(answer != Introspection::Inactive, active, "{answer:?}");
     }
@@ -124,7 +124,7 @@ async fn the_first_read_of_the_feed_lists_every_revocation_whose_tokens_may_live
         .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
         .times(1)
         .return_once(move |_, _, _| Ok(listed));
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
     let feed = service.revocation_feed(None).await.expect("read");
     assert_eq!(feed.next, FeedPosition::CaughtUp(NOW));
     assert!(!feed.more);
@@ -147,7 +147,11 @@ async fn a_later_read_looks_back_by_the_overlap_from_its_cursor() {
         .withf(move |since, after, _| *since == cursor - REVOCATION_FEED_OVERLAP && after.is_none())
         .times(1)
         .returning(|_, _, _| Ok(Vec::new()));
-    let feed = mocks.into_service().revocation_feed(Some(FeedPosition::CaughtUp(cursor))).await.expect("read");
+    let feed = mocks
+        .into_service::<ClientService>()
+        .revocation_feed(Some(FeedPosition::CaughtUp(cursor)))
+        .await
+        .expect("read");
     assert!(feed.sessions.is_empty());
     assert_eq!(feed.next, FeedPosition::CaughtUp(NOW));
 }
@@ -161,7 +165,7 @@ async fn an_old_cursor_does_not_reach_back_past_the_live_tokens() {
         .withf(|since, after, _| *since == NOW - time::Duration::minutes(16) && after.is_none())
         .times(2)
         .returning(|_, _, _| Ok(Vec::new()));
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
     let old = NOW - time::Duration::days(3);
     service.revocation_feed(Some(FeedPosition::CaughtUp(old))).await.expect("read");
     let stale_page = FeedPosition::After { revoked_at: old, session_id: revoked(0).session_id };
@@ -178,7 +182,7 @@ async fn a_cursor_at_the_earliest_instant_reads_from_the_oldest_live_revocation_
         .times(1)
         .returning(|_, _, _| Ok(Vec::new()));
     let earliest = time::OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
-    mocks.into_service().revocation_feed(Some(FeedPosition::CaughtUp(earliest))).await.expect("read");
+    mocks.into_service::<ClientService>().revocation_feed(Some(FeedPosition::CaughtUp(earliest))).await.expect("read");
 }
 
 #[tokio::test]
@@ -199,7 +203,7 @@ async fn a_full_page_says_more_follow_and_the_next_read_starts_right_after_its_l
         .withf(move |since, after, _| *since == last.revoked_at && *after == Some(last.session_id))
         .times(1)
         .returning(|_, _, _| Ok(vec![revoked(60)]));
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
     let first = service.revocation_feed(None).await.expect("read");
     assert!(first.more);
     assert_eq!(first.next, FeedPosition::After { revoked_at: last.revoked_at, session_id: last.session_id });
@@ -225,7 +229,7 @@ async fn a_client_authentication_attempt_is_counted_before_the_check_and_a_failu
     });
     mocks.rate_limiter.expect_peek().never();
     mocks.rate_limiter.expect_undo().never();
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
 
     let refusal = service.reserve_client_auth_attempt(GATEWAY, &request_context()).await.expect("reserved");
     assert_eq!(refusal, None);
@@ -244,7 +248,7 @@ async fn a_refused_client_authentication_attempt_names_its_wait_and_a_success_gi
         })
     });
     mocks.rate_limiter.expect_undo().withf(|key, _| key == CLIENT_AUTH_KEY).times(1).returning(|_, _| Ok(()));
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
 
     let refusal = service.reserve_client_auth_attempt(GATEWAY, &request_context()).await.expect("decided");
     assert_eq!(refusal.map(|exceeded| exceeded.retry_after), Some(std::time::Duration::from_secs(60)));
@@ -256,7 +260,7 @@ async fn without_a_client_address_nothing_is_counted() {
     let mut mocks = PortMocks::new();
     mocks.rate_limiter.expect_hit().never();
     mocks.rate_limiter.expect_undo().never();
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
     let anonymous = RequestContext { ip: None, ..request_context() };
     assert!(service.reserve_client_auth_attempt(GATEWAY, &anonymous).await.expect("checked").is_none());
     service.settle_client_auth_attempt(GATEWAY, &anonymous, false).await.expect("nothing to count");
@@ -278,7 +282,7 @@ async fn failures_of_unknown_client_ids_share_one_key_per_address_whatever_the_i
                 reset_after: std::time::Duration::from_secs(900),
             })
         });
-    let service = mocks.into_service();
+    let service = mocks.into_service::<ClientService>();
     let long_id = "x".repeat(300);
     for id in ["made-up", long_id.as_str()] {
         let client = ClaimedClient { id, configured: false };

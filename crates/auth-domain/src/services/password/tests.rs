@@ -15,6 +15,9 @@ use crate::services::test_support::{
 use crate::session::Session;
 use crate::user::User;
 
+mod change;
+mod reset;
+
 const IP_KEY: &str = "register:ip:203.0.113.7";
 const MAIL_KEY: &str = "mail:email:ada@example.com";
 const CURRENT_PASSWORD: &str = "the current password of ada";
@@ -143,7 +146,8 @@ async fn a_reset_request_is_answered_before_any_account_is_looked_up() {
     mocks.audit.expect_append().never();
     mocks.expect_no_mail_queued();
 
-    let pending = mocks.into_service().forgot_password(" Ada@Example.COM ", &request_context()).await;
+    let pending =
+        mocks.into_service::<PasswordService>().forgot_password(" Ada@Example.COM ", &request_context()).await;
 
     assert!(pending.is_ok(), "got {pending:?}");
 }
@@ -157,7 +161,7 @@ async fn reset_requests_beyond_the_ip_limit_are_rate_limited_before_the_address_
     mocks.expect_no_mail_queued();
 
     let error = mocks
-        .into_service()
+        .into_service::<PasswordService>()
         .forgot_password("ada@example.com", &request_context())
         .await
         .expect_err("the limit refuses");
@@ -174,7 +178,7 @@ async fn reset_requests_mailing_one_address_too_often_are_rate_limited() {
     mocks.expect_no_mail_queued();
 
     let error = mocks
-        .into_service()
+        .into_service::<PasswordService>()
         .forgot_password("ADA@example.com", &request_context())
         .await
         .expect_err("the limit refuses");
@@ -191,7 +195,7 @@ async fn a_reset_request_for_a_malformed_address_answers_ok_and_delivers_nothing
     mocks.expect_no_mail_queued();
 
     let pending = mocks
-        .into_service()
+        .into_service::<PasswordService>()
         .forgot_password("ada-at-example.com", &request_context())
         .await
         .expect("the contract answers 202 whatever the address");
@@ -233,8 +237,11 @@ async fn delivering_to_a_known_address_replaces_older_links_with_a_new_one_and_q
         .times(1)
         .returning(|_| Ok(()));
 
-    let pending =
-        mocks.into_service().forgot_password(" Ada@Example.COM ", &request_context()).await.expect("accepted");
+    let pending = mocks
+        .into_service::<PasswordService>()
+        .forgot_password(" Ada@Example.COM ", &request_context())
+        .await
+        .expect("accepted");
     pending.deliver().await.expect("the mail is queued");
 
     let reset = replaced.value();
@@ -272,493 +279,10 @@ async fn delivering_to_an_unknown_address_stores_and_queues_nothing() {
     mocks.audit.expect_append().never();
     mocks.expect_no_mail_queued();
 
-    let pending = mocks.into_service().forgot_password("ada@example.com", &request_context()).await.expect("accepted");
+    let pending = mocks
+        .into_service::<PasswordService>()
+        .forgot_password("ada@example.com", &request_context())
+        .await
+        .expect("accepted");
     pending.deliver().await.expect("nothing to deliver is no failure");
-}
-
-// reset_password
-
-#[tokio::test]
-async fn a_malformed_reset_token_is_invalid_without_touching_the_repository() {
-    let mut mocks = PortMocks::new();
-    mocks.one_time_tokens.expect_consume().never();
-    mocks.users.expect_find_by_id().never();
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password("not-a-token", STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("a malformed token is refused");
-
-    assert!(matches!(error, ResetPasswordError::InvalidToken), "got {error:?}");
-}
-
-#[tokio::test]
-async fn an_unknown_used_or_expired_reset_token_is_invalid_and_changes_nothing() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    expect_token_consumed(&mut mocks, &token, None);
-    mocks.users.expect_find_by_id().never();
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("a dead token is refused");
-
-    assert!(matches!(error, ResetPasswordError::InvalidToken), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_reset_token_of_a_deleted_account_is_invalid() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user_id = verified_user().id;
-    expect_token_consumed(&mut mocks, &token, Some(user_id));
-    mocks.users.expect_find_by_id().times(1).returning(|_| Ok(None));
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("the account is gone");
-
-    assert!(matches!(error, ResetPasswordError::InvalidToken), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_weak_new_password_spends_the_reset_token_and_stores_nothing() {
-    for (weak, code) in [("hunter2", "too_short"), ("passwordpassword", "too_weak")] {
-        let mut mocks = PortMocks::new();
-        let token = presented_token();
-        let user = verified_user();
-        // The token is consumed before the password is judged.
-        expect_token_consumed(&mut mocks, &token, Some(user.id));
-        expect_user_found(&mut mocks, user);
-        expect_nothing_changed(&mut mocks);
-
-        let error = mocks
-            .into_service()
-            .reset_password(token.expose(), weak, &request_context())
-            .await
-            .expect_err("a weak password is refused");
-
-        let ResetPasswordError::Validation(errors) = error else {
-            panic!("expected a validation error, got {error:?}")
-        };
-        assert_eq!(field_errors(&errors), [("new_password", code)]);
-    }
-}
-
-#[tokio::test]
-async fn a_new_password_made_of_the_account_email_is_too_weak() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), "ada@example.com!", &request_context())
-        .await
-        .expect_err("the account's own address is guessable");
-
-    let ResetPasswordError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
-    assert_eq!(field_errors(&errors), [("new_password", "too_weak")]);
-}
-
-#[tokio::test]
-async fn a_breached_new_password_is_a_field_error_and_nothing_is_stored() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    let mut breached = MockBreachedPasswords::new();
-    breached.expect_contains().withf(|password| password.expose() == STRONG_PASSWORD).times(1).returning(|_| Ok(true));
-    mocks.breached_passwords = Some(breached);
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("a breached password is refused");
-
-    let ResetPasswordError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
-    assert_eq!(field_errors(&errors), [("new_password", "breached")]);
-}
-
-#[tokio::test]
-async fn a_successful_reset_stores_the_new_hash_with_a_notice_to_the_owner_then_revokes_every_session() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    let user_id = user.id;
-    let sessions = vec![session_of(&user), other_session(&session_of(&user), 1)];
-    let session_ids: Vec<SessionId> = sessions.iter().map(|session| session.id).collect();
-    let mut order = Sequence::new();
-    expect_token_consumed(&mut mocks, &token, Some(user_id));
-    expect_user_found(&mut mocks, user);
-    mocks
-        .hasher
-        .expect_hash()
-        .withf(|password| password.expose() == STRONG_PASSWORD)
-        .times(1)
-        .returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    // Revoking before the new hash is stored would let the old password open a session that stays.
-    mocks
-        .users
-        .expect_update_password_hash()
-        .withf(move |id, hash, at, notice| {
-            *id == user_id
-                && *hash == PasswordHash::new(NEW_HASH)
-                && *at == NOW
-                && new_password(notice)
-                    .is_some_and(|(notice, keep)| is_password_changed_notice_to_ada(Some(notice)) && keep.is_none())
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _, _, _| Ok(()));
-    mocks
-        .sessions
-        .expect_revoke_all_for_user()
-        .withf(move |id, reason, at| *id == user_id && *reason == RevocationReason::PasswordReset && *at == NOW)
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(move |_, _, _| Ok(sessions.clone()));
-    mocks.sessions.expect_revoke_all_for_user_except().never();
-    for session_id in session_ids {
-        mocks
-            .revocations
-            .expect_revoke_session()
-            .withf(move |id, until| *id == session_id && outlives_its_access_tokens(*until))
-            .times(1)
-            .returning(|_, _| Ok(()));
-    }
-    mocks
-        .audit
-        .expect_append()
-        .withf(move |event| {
-            event.kind == AuditEventKind::PasswordReset
-                && event.user_id == Some(user_id)
-                && event.ip.as_deref() == Some(CLIENT_IP)
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    // The notice went with the hash; nothing more is mailed.
-    mocks.expect_no_mail_queued();
-
-    mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect("a live token and a strong password reset the password");
-}
-
-#[tokio::test]
-async fn a_reset_queues_a_password_changed_notice_to_the_owner_with_the_new_hash() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    let notice = capture_notice_stored_with_the_hash(&mut mocks);
-    mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
-    mocks.expect_audit(AuditEventKind::PasswordReset, 1);
-    mocks.expect_no_mail_queued();
-
-    mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect("the password is reset");
-
-    assert_eq!(notice.value(), Some(queued_mail(0, Mail::PasswordChanged { to: verified_user().email })));
-}
-
-#[tokio::test]
-async fn a_reset_of_an_account_deleted_meanwhile_is_invalid_and_queues_nothing_else() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    // The repository queues the notice only with the hash it stores; here it stored neither.
-    mocks.users.expect_update_password_hash().times(1).returning(|_, _, _, _| Err(UserRepositoryError::NotFound));
-    mocks.sessions.expect_revoke_all_for_user().never();
-    mocks.revocations.expect_revoke_session().never();
-    mocks.audit.expect_append().never();
-    mocks.expect_no_mail_queued();
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("the account is gone");
-
-    assert!(matches!(error, ResetPasswordError::InvalidToken), "got {error:?}");
-}
-
-#[tokio::test]
-async fn an_unreadable_breached_list_fails_the_reset_without_storing_anything() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    let mut breached = MockBreachedPasswords::new();
-    breached.expect_contains().times(1).returning(|_| Err(InfrastructureError::unavailable("the list is unreachable")));
-    mocks.breached_passwords = Some(breached);
-    // Registration and password changes judge new passwords alike: an unchecked one is not stored.
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("the list could not be consulted");
-
-    assert!(matches!(error, ResetPasswordError::Infrastructure(InfrastructureError::Unavailable(_))), "got {error:?}");
-}
-
-#[tokio::test]
-async fn an_overloaded_hasher_makes_a_reset_answer_overloaded_without_storing_anything() {
-    let mut mocks = PortMocks::new();
-    let token = presented_token();
-    let user = verified_user();
-    expect_token_consumed(&mut mocks, &token, Some(user.id));
-    expect_user_found(&mut mocks, user);
-    mocks.hasher.expect_hash().times(1).returning(|_| Err(HashError::Overloaded));
-    mocks.users.expect_update_password_hash().never();
-    mocks.sessions.expect_revoke_all_for_user().never();
-    mocks.audit.expect_append().never();
-    mocks.expect_no_mail_queued();
-
-    let error = mocks
-        .into_service()
-        .reset_password(token.expose(), STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("an overloaded hasher refuses");
-
-    assert!(matches!(error, ResetPasswordError::Overloaded), "got {error:?}");
-}
-
-// change_password
-
-#[tokio::test]
-async fn a_wrong_current_password_is_refused_and_changes_nothing() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let principal = principal_in(&session_of(&user));
-    expect_user_found(&mut mocks, user);
-    expect_not_throttled(&mut mocks);
-    // The wrong guess counts against the address, like a failed login, and is audited.
-    mocks
-        .rate_limiter
-        .expect_hit()
-        .withf(|key, _| key == "login-backoff:email:ada@example.com")
-        .times(1)
-        .returning(|_, limit| Ok(allowed(limit)));
-    mocks.rate_limiter.expect_reset().never();
-    mocks.expect_audit(AuditEventKind::LoginFailed, 1);
-    expect_current_password_checked(&mut mocks, PasswordCheck::Mismatch);
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("a wrong current password is refused");
-
-    assert!(matches!(error, ChangePasswordError::InvalidCredentials), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_weak_new_password_is_refused_after_the_current_one_and_changes_nothing() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let principal = principal_in(&session_of(&user));
-    expect_user_found(&mut mocks, user);
-    expect_not_throttled(&mut mocks);
-    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
-    expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, "passwordpassword", &request_context())
-        .await
-        .expect_err("a weak password is refused");
-
-    let ChangePasswordError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
-    assert_eq!(field_errors(&errors), [("new_password", "too_weak")]);
-}
-
-#[tokio::test]
-async fn a_changed_password_is_stored_with_a_notice_to_the_owner_and_revokes_every_other_session_but_the_callers() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let user_id = user.id;
-    let current = session_of(&user);
-    let principal = principal_in(&current);
-    let caller_session = principal.session_id;
-    let others = vec![other_session(&current, 1), other_session(&current, 2)];
-    let other_ids: Vec<SessionId> = others.iter().map(|session| session.id).collect();
-    let mut order = Sequence::new();
-    expect_user_found(&mut mocks, user);
-    expect_not_throttled(&mut mocks);
-    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
-    expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks
-        .hasher
-        .expect_hash()
-        .withf(|password| password.expose() == STRONG_PASSWORD)
-        .times(1)
-        .returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    mocks
-        .users
-        .expect_update_password_hash()
-        .withf(move |id, hash, at, notice| {
-            *id == user_id
-                && *hash == PasswordHash::new(NEW_HASH)
-                && *at == NOW
-                && new_password(notice).is_some_and(|(notice, keep)| {
-                    is_password_changed_notice_to_ada(Some(notice)) && keep == Some(caller_session)
-                })
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(|_, _, _, _| Ok(()));
-    mocks
-        .sessions
-        .expect_revoke_all_for_user_except()
-        .withf(move |id, keep, reason, at| {
-            *id == user_id && *keep == caller_session && *reason == RevocationReason::PasswordChanged && *at == NOW
-        })
-        .times(1)
-        .in_sequence(&mut order)
-        .returning(move |_, _, _, _| Ok(others.clone()));
-    mocks.sessions.expect_revoke_all_for_user().never();
-    // A mark on the user would end the caller's session too.
-    mocks.revocations.expect_revoke_session().withf(move |id, _| *id == caller_session).never();
-    for other_id in other_ids {
-        mocks
-            .revocations
-            .expect_revoke_session()
-            .withf(move |id, until| *id == other_id && outlives_its_access_tokens(*until))
-            .times(1)
-            .returning(|_, _| Ok(()));
-    }
-    mocks
-        .audit
-        .expect_append()
-        .withf(move |event| {
-            event.kind == AuditEventKind::PasswordChanged
-                && event.user_id == Some(user_id)
-                && event.session_id == Some(caller_session)
-                && event.detail == json!({ "sessions_revoked": 2 })
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    // The notice went with the hash; nothing more is mailed.
-    mocks.expect_no_mail_queued();
-
-    mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect("the password is changed");
-}
-
-#[tokio::test]
-async fn a_password_change_queues_a_password_changed_notice_to_the_owner_with_the_new_hash() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let principal = principal_in(&session_of(&user));
-    expect_user_found(&mut mocks, user);
-    expect_not_throttled(&mut mocks);
-    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
-    expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    let notice = capture_notice_stored_with_the_hash(&mut mocks);
-    mocks.sessions.expect_revoke_all_for_user_except().times(1).returning(|_, _, _, _| Ok(Vec::new()));
-    mocks.expect_audit(AuditEventKind::PasswordChanged, 1);
-    mocks.expect_no_mail_queued();
-
-    mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect("the password is changed");
-
-    assert_eq!(notice.value(), Some(queued_mail(0, Mail::PasswordChanged { to: verified_user().email })));
-}
-
-#[tokio::test]
-async fn changing_the_password_of_a_deleted_account_is_user_gone() {
-    let mut mocks = PortMocks::new();
-    let principal = principal_in(&session_of(&verified_user()));
-    mocks.users.expect_find_by_id().times(1).returning(|_| Ok(None));
-    mocks.hasher.expect_verify().never();
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("the account is gone");
-
-    assert!(matches!(error, ChangePasswordError::UserGone), "got {error:?}");
-}
-
-#[tokio::test]
-async fn an_account_deleted_while_its_password_changes_is_user_gone_and_no_session_is_touched_nor_mail_queued() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let principal = principal_in(&session_of(&user));
-    expect_user_found(&mut mocks, user);
-    expect_not_throttled(&mut mocks);
-    mocks.rate_limiter.expect_reset().times(2).returning(|_| Ok(()));
-    expect_current_password_checked(&mut mocks, PasswordCheck::Match { needs_rehash: false });
-    mocks.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new(NEW_HASH)));
-    mocks.users.expect_update_password_hash().times(1).returning(|_, _, _, _| Err(UserRepositoryError::NotFound));
-    mocks.sessions.expect_revoke_all_for_user_except().never();
-    mocks.revocations.expect_revoke_session().never();
-    mocks.audit.expect_append().never();
-    mocks.expect_no_mail_queued();
-
-    let error = mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("the account is gone");
-
-    assert!(matches!(error, ChangePasswordError::UserGone), "got {error:?}");
-}
-
-#[tokio::test]
-async fn a_throttled_account_cannot_guess_its_current_password() {
-    let mut mocks = PortMocks::new();
-    let user = verified_user();
-    let principal = principal_in(&session_of(&user));
-    expect_user_found(&mut mocks, user);
-    mocks.rate_limiter.expect_hit().times(1).returning(|_, _| Ok(refused()));
-    mocks.hasher.expect_verify().never();
-    expect_nothing_changed(&mut mocks);
-
-    let error = mocks
-        .into_service()
-        .change_password(&principal, CURRENT_PASSWORD, STRONG_PASSWORD, &request_context())
-        .await
-        .expect_err("throttled");
-
-    assert!(matches!(error, ChangePasswordError::RateLimited(_)), "got {error:?}");
 }

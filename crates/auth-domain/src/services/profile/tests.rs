@@ -32,7 +32,7 @@ async fn the_current_user_is_read_from_the_repository_not_from_the_token() {
     let stored = User { roles: vec![role("admin")], ..verified_user() };
     expect_user_found_by_id(&mut mocks, stored.clone());
 
-    let user = mocks.into_service().current_user(&caller()).await.expect("found");
+    let user = mocks.into_service::<AccountService>().current_user(&caller()).await.expect("found");
 
     assert_eq!(user, stored);
 }
@@ -42,7 +42,7 @@ async fn the_current_user_of_a_deleted_account_is_gone() {
     let mut mocks = PortMocks::new();
     mocks.users.expect_find_by_id().times(1).returning(|_| Ok(None));
 
-    let error = mocks.into_service().current_user(&caller()).await.expect_err("deleted");
+    let error = mocks.into_service::<AccountService>().current_user(&caller()).await.expect_err("deleted");
 
     assert!(matches!(error, ProfileError::UserGone), "got {error:?}");
 }
@@ -70,7 +70,11 @@ async fn updating_the_display_name_stores_it_trimmed_and_returns_the_stored_user
     expect_user_found_by_id(&mut mocks, updated.clone());
 
     let request = UpdateProfileRequest { display_name: Some(Some("  Grace ".to_owned())) };
-    let user = mocks.into_service().update_current_user(&principal, request, &request_context()).await.expect("ok");
+    let user = mocks
+        .into_service::<AccountService>()
+        .update_current_user(&principal, request, &request_context())
+        .await
+        .expect("ok");
 
     assert_eq!(user, updated);
 }
@@ -83,7 +87,11 @@ async fn updating_the_display_name_to_nothing_clears_it() {
     expect_user_found_by_id(&mut mocks, User { display_name: None, ..verified_user() });
 
     let request = UpdateProfileRequest { display_name: Some(None) };
-    let user = mocks.into_service().update_current_user(&caller(), request, &request_context()).await.expect("ok");
+    let user = mocks
+        .into_service::<AccountService>()
+        .update_current_user(&caller(), request, &request_context())
+        .await
+        .expect("ok");
 
     assert_eq!(user.display_name, None);
 }
@@ -96,7 +104,11 @@ async fn an_update_without_fields_changes_nothing() {
     expect_user_found_by_id(&mut mocks, verified_user());
 
     let request = UpdateProfileRequest::default();
-    let user = mocks.into_service().update_current_user(&caller(), request, &request_context()).await.expect("ok");
+    let user = mocks
+        .into_service::<AccountService>()
+        .update_current_user(&caller(), request, &request_context())
+        .await
+        .expect("ok");
 
     assert_eq!(user, verified_user());
 }
@@ -108,8 +120,11 @@ async fn an_invalid_display_name_is_a_validation_error_and_changes_nothing() {
     mocks.audit.expect_append().never();
 
     let request = UpdateProfileRequest { display_name: Some(Some("  ".to_owned())) };
-    let error =
-        mocks.into_service().update_current_user(&caller(), request, &request_context()).await.expect_err("invalid");
+    let error = mocks
+        .into_service::<AccountService>()
+        .update_current_user(&caller(), request, &request_context())
+        .await
+        .expect_err("invalid");
 
     let ProfileError::Validation(errors) = error else { panic!("expected a validation error, got {error:?}") };
     let fields: Vec<(&str, &str)> = errors.iter().map(|error| (error.field, error.code)).collect();
@@ -123,8 +138,11 @@ async fn updating_a_deleted_account_is_gone() {
     mocks.audit.expect_append().never();
 
     let request = UpdateProfileRequest { display_name: Some(Some("Grace".to_owned())) };
-    let error =
-        mocks.into_service().update_current_user(&caller(), request, &request_context()).await.expect_err("gone");
+    let error = mocks
+        .into_service::<AccountService>()
+        .update_current_user(&caller(), request, &request_context())
+        .await
+        .expect_err("gone");
 
     assert!(matches!(error, ProfileError::UserGone), "got {error:?}");
 }
@@ -137,7 +155,7 @@ async fn granting_a_role_to_an_unknown_email_fails_and_changes_nothing() {
         mocks.users.expect_set_roles().never();
         mocks.audit.expect_append().never();
 
-        let error = mocks.into_service().grant_role(email, "admin").await.expect_err("unknown");
+        let error = mocks.into_service::<AccountService>().grant_role(email, "admin").await.expect_err("unknown");
 
         assert!(matches!(error, GrantRoleError::UnknownUser), "{email}: got {error:?}");
     }
@@ -149,7 +167,8 @@ async fn granting_an_invalid_role_fails_and_changes_nothing() {
     mocks.users.expect_find_by_email().times(0..=1).returning(|_| Ok(Some(verified_user())));
     mocks.users.expect_set_roles().never();
 
-    let error = mocks.into_service().grant_role("ada@example.com", "Admin").await.expect_err("invalid role");
+    let error =
+        mocks.into_service::<AccountService>().grant_role("ada@example.com", "Admin").await.expect_err("invalid role");
 
     assert!(matches!(error, GrantRoleError::InvalidRole(_)), "got {error:?}");
 }
@@ -179,7 +198,7 @@ async fn granting_a_role_adds_it_to_the_roles_already_held() {
         .returning(|_| Ok(()));
     expect_user_found_by_id(&mut mocks, granted.clone());
 
-    let user = mocks.into_service().grant_role(" Ada@Example.com", "admin").await.expect("granted");
+    let user = mocks.into_service::<AccountService>().grant_role(" Ada@Example.com", "admin").await.expect("granted");
 
     assert_eq!(user, granted);
 }
@@ -192,7 +211,8 @@ async fn granting_a_role_already_held_changes_nothing() {
     mocks.audit.expect_append().never();
     expect_user_found_by_id(&mut mocks, verified_user());
 
-    let user = mocks.into_service().grant_role("ada@example.com", "reader").await.expect("idempotent");
+    let user =
+        mocks.into_service::<AccountService>().grant_role("ada@example.com", "reader").await.expect("idempotent");
 
     assert_eq!(user.roles, [role("reader")]);
 }
@@ -228,7 +248,7 @@ async fn revoking_a_role_removes_only_that_role_and_ends_the_tokens_that_claim_i
         .returning(|_| Ok(()));
     expect_user_found_by_id(&mut mocks, verified_user());
 
-    mocks.into_service().revoke_role("ada@example.com", "admin").await.expect("revoked");
+    mocks.into_service::<AccountService>().revoke_role("ada@example.com", "admin").await.expect("revoked");
 }
 
 // delete_account
@@ -255,7 +275,11 @@ async fn a_wrong_password_deletes_nothing_and_counts_as_a_failed_login() {
     mocks.users.expect_delete().never();
     mocks.sessions.expect_revoke_all_for_user().never();
 
-    let error = mocks.into_service().delete_account(&caller(), "wrong", &request_context()).await.expect_err("refused");
+    let error = mocks
+        .into_service::<AccountService>()
+        .delete_account(&caller(), "wrong", &request_context())
+        .await
+        .expect_err("refused");
 
     assert!(matches!(error, DeleteAccountError::InvalidCredentials), "got {error:?}");
 }
@@ -287,5 +311,9 @@ async fn a_deleted_account_has_every_token_revoked_before_the_row_goes() {
     mocks.users.expect_delete().withf(move |id| *id == user_id).times(1).in_sequence(&mut order).returning(|_| Ok(()));
     mocks.expect_audit(AuditEventKind::UserDeleted, 1);
 
-    mocks.into_service().delete_account(&principal, "the password", &request_context()).await.expect("deleted");
+    mocks
+        .into_service::<AccountService>()
+        .delete_account(&principal, "the password", &request_context())
+        .await
+        .expect("deleted");
 }

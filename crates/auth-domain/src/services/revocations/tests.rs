@@ -42,11 +42,11 @@ async fn an_incomplete_cache_is_restored_from_the_database_before_a_session_is_c
         }
         Ok(if marks.iter().any(|(id, _)| *id == session_id) { RevocationCheck::Revoked } else { RevocationCheck::Live })
     });
-    let service = mocks.into_service();
+    let service = mocks.into_service::<RevocationService>();
 
     assert!(service.is_session_revoked(session(2)).await.expect("answered"), "a revoked session stays revoked");
     let restored = restored.lock().expect("no panic").clone();
-    let ttl = service.policy().access_ttl;
+    let ttl = service.policy.access_ttl;
     assert_eq!(
         restored,
         [
@@ -64,7 +64,8 @@ async fn a_cache_that_cannot_be_completed_refuses_rather_than_calls_a_session_li
     mocks.revocations.expect_restore().times(1).returning(|_| Ok(()));
     mocks.revocations.expect_check_session().times(2).returning(|_, _| Ok(RevocationCheck::Incomplete));
 
-    let error = mocks.into_service().is_session_revoked(session(3)).await.expect_err("fail closed");
+    let error =
+        mocks.into_service::<RevocationService>().is_session_revoked(session(3)).await.expect_err("fail closed");
 
     assert!(matches!(error, InfrastructureError::Unavailable(_)), "{error:?}");
 }
@@ -76,7 +77,8 @@ async fn a_database_that_cannot_be_read_leaves_the_cache_incomplete_and_the_toke
     mocks.revocations.expect_restore().never();
     mocks.revocations.expect_check_session().times(2).returning(|_, _| Ok(RevocationCheck::Incomplete));
 
-    let error = mocks.into_service().is_session_revoked(session(3)).await.expect_err("fail closed");
+    let error =
+        mocks.into_service::<RevocationService>().is_session_revoked(session(3)).await.expect_err("fail closed");
 
     assert!(matches!(error, InfrastructureError::Unavailable(_)), "{error:?}");
 }
@@ -94,7 +96,7 @@ async fn following_copies_what_the_database_recorded_since_into_the_cache() {
     mocks.revocations.expect_restore().never();
 
     let next = mocks
-        .into_service()
+        .into_service::<RevocationService>()
         .follow_revocations(FeedPosition::CaughtUp(NOW - time::Duration::minutes(20)))
         .await
         .expect("followed");

@@ -44,7 +44,7 @@ async fn logging_out_revokes_the_session_in_the_repository_and_in_the_revocation
     expect_marked_revoked(&mut mocks, session_id);
     mocks.expect_audit(AuditEventKind::Logout, 1);
 
-    mocks.into_service().logout(&principal, &request_context()).await.expect("logged out");
+    mocks.into_service::<SessionService>().logout(&principal, &request_context()).await.expect("logged out");
 }
 
 #[tokio::test]
@@ -70,7 +70,11 @@ async fn logging_out_everywhere_revokes_and_marks_every_session() {
         .times(1)
         .returning(|_| Ok(()));
 
-    mocks.into_service().logout_all(&principal, &request_context()).await.expect("logged out everywhere");
+    mocks
+        .into_service::<SessionService>()
+        .logout_all(&principal, &request_context())
+        .await
+        .expect("logged out everywhere");
 }
 
 #[tokio::test]
@@ -82,7 +86,11 @@ async fn logging_out_everywhere_marks_the_caller_and_the_user_even_when_every_se
     mocks.sessions.expect_revoke_all_for_user().times(1).returning(|_, _, _| Ok(Vec::new()));
     mocks.expect_audit(AuditEventKind::LogoutAll, 1);
 
-    mocks.into_service().logout_all(&principal, &request_context()).await.expect("logged out everywhere");
+    mocks
+        .into_service::<SessionService>()
+        .logout_all(&principal, &request_context())
+        .await
+        .expect("logged out everywhere");
 }
 
 #[tokio::test]
@@ -101,7 +109,7 @@ async fn listing_sessions_marks_only_the_current_one_and_keeps_the_repository_or
         .times(1)
         .returning(move |_, _| Ok(listed.clone()));
 
-    let views = mocks.into_service().list_sessions(&principal).await.expect("listed");
+    let views = mocks.into_service::<SessionService>().list_sessions(&principal).await.expect("listed");
 
     assert_eq!(
         views,
@@ -129,7 +137,7 @@ async fn revoking_another_users_session_is_not_found_and_revokes_nothing() {
     mocks.audit.expect_append().never();
 
     let error = mocks
-        .into_service()
+        .into_service::<SessionService>()
         .revoke_own_session(&principal, target, &request_context())
         .await
         .expect_err("not the caller's session");
@@ -149,7 +157,7 @@ async fn revoking_an_unknown_or_dead_session_is_not_found() {
         mocks.revocations.expect_revoke_session().never();
 
         let error = mocks
-            .into_service()
+            .into_service::<SessionService>()
             .revoke_own_session(&principal_in(&current), other_session(&current, 1).id, &request_context())
             .await
             .expect_err("no live session");
@@ -180,5 +188,9 @@ async fn revoking_ones_own_session_revokes_and_marks_it() {
         .times(1)
         .returning(|_| Ok(()));
 
-    mocks.into_service().revoke_own_session(&principal, target, &request_context()).await.expect("revoked");
+    mocks
+        .into_service::<SessionService>()
+        .revoke_own_session(&principal, target, &request_context())
+        .await
+        .expect("revoked");
 }
