@@ -177,3 +177,68 @@ problems!(AdminError {
     AdminError::NotFound => ApiError::not_found("no such user"),
     AdminError::SelfLockout => ApiError::new(StatusCode::CONFLICT, "self_lockout", AdminError::SelfLockout.to_string()),
 });
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::ResponseError;
+    use auth_domain::RateLimitExceeded;
+
+    use super::*;
+
+    /// The status, the headers that matter to clients, and the body, as sent.
+    async fn sent(error: impl Into<ApiError>) -> (u16, Vec<(String, String)>, String) {
+        let response = error.into().error_response();
+        let status = response.status().as_u16();
+        let mut headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != actix_web::http::header::CONTENT_TYPE)
+            .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        headers.sort();
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+        headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+    }
+
+    #[tokio::test]
+    async fn the_shared_outcomes_are_sent_as_before_whichever_use_case_has_them() {
+        let gone = (
+            401,
+            pairs(&[("www-authenticate", "Bearer realm=\"authd\", error=\"invalid_token\"")]),
+            r#"{"type":"urn:authd:problem:invalid_token","title":"Unauthorized","status":401,"detail":"the account no longer exists","code":"invalid_token"}"#.to_owned(),
+        );
+        assert_eq!(sent(ChangePasswordError::UserGone).await, gone);
+        assert_eq!(sent(RemoveTotpError::UserGone).await, gone);
+
+        let disabled = (
+            403,
+            Vec::new(),
+            r#"{"type":"urn:authd:problem:account_disabled","title":"Forbidden","status":403,"detail":"this account is disabled","code":"account_disabled"}"#.to_owned(),
+        );
+        assert_eq!(sent(LoginError::AccountDisabled).await, disabled);
+        assert_eq!(sent(MfaLoginError::AccountDisabled).await, disabled);
+
+        let exceeded = RateLimitExceeded { limit: 10, retry_after: Duration::from_millis(1500) };
+        let limited = (
+            429,
+            pairs(&[("ratelimit-limit", "10"), ("ratelimit-remaining", "0"), ("ratelimit-reset", "1"), ("retry-after", "1")]),
+            r#"{"type":"urn:authd:problem:rate_limited","title":"Too Many Requests","status":429,"detail":"too many requests; retry later","code":"rate_limited"}"#.to_owned(),
+        );
+        assert_eq!(sent(RegisterError::RateLimited(exceeded)).await, limited);
+        assert_eq!(sent(DeleteAccountError::RateLimited(exceeded)).await, limited);
+
+        let overloaded = (
+            503,
+            pairs(&[("retry-after", "1")]),
+            r#"{"type":"urn:authd:problem:overloaded","title":"Service Unavailable","status":503,"detail":"the service is busy; retry shortly","code":"overloaded"}"#.to_owned(),
+        );
+        assert_eq!(sent(ResetPasswordError::Overloaded).await, overloaded);
+        assert_eq!(sent(EnrolTotpError::Overloaded).await, overloaded);
+    }
+}
