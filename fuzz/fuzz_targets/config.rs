@@ -137,29 +137,29 @@ fuzz_target!(|data: &[u8]| {
 fn usable(settings: &Settings) {
     let now = OffsetDateTime::now_utc();
     for (name, duration) in [
-        ("access_ttl", settings.access_ttl),
-        ("session_ttl", settings.session_ttl),
-        ("session_idle_ttl", settings.session_idle_ttl),
-        ("refresh_grace", settings.refresh_grace),
-        ("verify_email_ttl", settings.verify_email_ttl),
-        ("reset_password_ttl", settings.reset_password_ttl),
-        ("mfa_token_ttl", settings.mfa_token_ttl),
-        ("key_rotation_period", settings.key_rotation_period.unwrap_or_default()),
-        ("key_reload_interval", settings.key_reload_interval),
-        ("database_timeout", settings.database_timeout),
-        ("redis_timeout", settings.redis_timeout),
-        ("smtp_timeout", settings.smtp_timeout),
-        ("mail_retry", settings.mail_retry),
-        ("mail_poll_interval", settings.mail_poll_interval),
+        ("access_ttl", settings.tokens.access_ttl),
+        ("session_ttl", settings.tokens.session_ttl),
+        ("session_idle_ttl", settings.tokens.session_idle_ttl),
+        ("refresh_grace", settings.tokens.refresh_grace),
+        ("verify_email_ttl", settings.tokens.verify_email_ttl),
+        ("reset_password_ttl", settings.tokens.reset_password_ttl),
+        ("mfa_token_ttl", settings.tokens.mfa_token_ttl),
+        ("key_rotation_period", settings.keys.rotation_period.unwrap_or_default()),
+        ("key_reload_interval", settings.keys.reload_interval),
+        ("database_timeout", settings.database.timeout),
+        ("redis_timeout", settings.redis.timeout),
+        ("smtp_timeout", settings.mail.smtp_timeout),
+        ("mail_retry", settings.mail.retry),
+        ("mail_poll_interval", settings.mail.poll_interval),
     ] {
         let later = time::Duration::try_from(duration).ok().and_then(|duration| now.checked_add(duration));
         assert!(later.is_some(), "{name} = {duration:?} was accepted but cannot be added to the present");
     }
-    assert!(settings.smtp_timeout.checked_mul(6).is_some());
-    assert!(settings.access_ttl.checked_add(Duration::from_secs(30)).is_some());
+    assert!(settings.mail.smtp_timeout.checked_mul(6).is_some());
+    assert!(settings.tokens.access_ttl.checked_add(Duration::from_secs(30)).is_some());
     for candidate in ["127.0.0.1", "10.1.2.3", "::1", "::ffff:10.1.2.3", "2001:db8::1"] {
         let candidate = candidate.parse().expect("an address");
-        for network in &settings.trusted_proxies {
+        for network in &settings.server.trusted_proxies {
             let _ = network.contains(candidate);
         }
     }

@@ -188,6 +188,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 components.services.accounts.revoke_role(email, role).await
             };
+            // One command needs no key reloads: the keeper goes before the process does.
+            components.key_keeper.abort();
             let user = outcome.map_err(|error| anyhow::anyhow!("{error}"))?;
             let roles = user.role_names().join(", ");
             println!("{}: roles are now [{roles}]", user.email);

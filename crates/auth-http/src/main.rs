@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::install(telemetry::subscriber(
-        settings.log_format.unwrap_or_else(telemetry::default_format),
+        settings.server.log_format.unwrap_or_else(telemetry::default_format),
         std::io::stderr,
         tracer_provider.as_ref(),
     ));

@@ -1,6 +1,7 @@
 //! The documentation describes the code as it is: the configuration reference in
-//! `docs/operations.md` names exactly the AUTH_* variables `src/config.rs` reads, and every relative
-//! link in the Markdown documents leads to a file (and heading) that exists.
+//! `docs/operations.md` names exactly the AUTH_* variables `src/config.rs` and its sections in
+//! `src/config/` read, with the defaults they apply, and every relative link in the Markdown
+//! documents leads to a file (and heading) that exists.
 //!
 //! No regex crate is a dependency, so the scanning is written by hand: a small lexer for Rust
 //! source (comments, strings, raw strings, char literals), and line-based Markdown parsing.
@@ -532,10 +533,29 @@ fn documents(root: &Path) -> Vec<PathBuf> {
 // ------------------------------------------------------------------------------------------------
 // The checks.
 
+/// `src/config.rs` and the section files of `src/config/`.
+fn configuration_sources(root: &Path) -> Vec<PathBuf> {
+    let folder = root.join("crates/auth-http/src/config");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", folder.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "rs"))
+        .collect();
+    sources.push(root.join("crates/auth-http/src/config.rs"));
+    sources.sort();
+    sources
+}
+
 #[test]
 fn the_configuration_reference_lists_exactly_the_variables_config_rs_reads() {
     let root = repository_root();
-    let code = variables_read(&read(&root.join("crates/auth-http/src/config.rs")));
+    let mut code = VariablesRead::default();
+    for source in configuration_sources(&root) {
+        let read = variables_read(&read(&source));
+        code.all.extend(read.all);
+        code.secrets.extend(read.secrets);
+    }
     assert!(
         code.all.contains("AUTH_LISTEN") && code.all.contains("AUTH_DATABASE_URL") && code.all.len() >= 10,
         "the scan of config.rs found too little to be right: {:?}",
@@ -560,6 +580,83 @@ fn the_configuration_reference_lists_exactly_the_variables_config_rs_reads() {
          read by config.rs but missing from the table: {undocumented:?}\n\
          in the table but not read by config.rs: {unknown:?}\n\
          _FILE variants of variables that are not secrets: {bad_file_variants:?}"
+    );
+}
+
+/// The defaults column of the configuration table, by variable: a grouped row (`AUTH_A, AUTH_B |
+/// 1, 2` or `AUTH_A / AUTH_B | 1 / 2`) gives each name its own default. Backticks are dropped.
+fn table_defaults(markdown: &str, heading: &str) -> Result<BTreeMap<String, String>, String> {
+    let lines = prose_lines(markdown);
+    let start =
+        lines.iter().position(|(_, line)| line.trim() == heading).ok_or_else(|| format!("no heading {heading:?}"))?;
+    let rows = lines[start + 1..]
+        .iter()
+        .skip_while(|(_, line)| !line.trim_start().starts_with('|'))
+        .take_while(|(_, line)| line.trim_start().starts_with('|'))
+        .skip(2);
+    let mut defaults = BTreeMap::new();
+    for (number, row) in rows {
+        let cells = table_cells(row);
+        let names = names_in(cells.first().copied().unwrap_or_default());
+        let cell = cells.get(1).copied().unwrap_or_default().replace('`', "");
+        let values: Vec<String> = if names.len() < 2 {
+            vec![cell]
+        } else if cell.contains(" / ") {
+            cell.split(" / ").map(|value| value.trim().to_owned()).collect()
+        } else {
+            cell.split(", ").map(|value| value.trim().to_owned()).collect()
+        };
+        if values.len() != names.len() {
+            return Err(format!("line {number}: {} names but {} defaults", names.len(), values.len()));
+        }
+        defaults.extend(names.into_iter().zip(values));
+    }
+    Ok(defaults)
+}
+
+#[test]
+fn the_configuration_reference_states_the_defaults_the_code_applies() {
+    use auth_http::config::{Settings, SettingsSource};
+    let root = repository_root();
+    let documented = table_defaults(&read(&root.join(REFERENCE_FILE)), REFERENCE_HEADING)
+        .unwrap_or_else(|problem| panic!("{REFERENCE_FILE}: {problem}"));
+    // Some variables are read only beside another (AUTH_REDIS_PREFIX with AUTH_REDIS_URL).
+    let mut applied = BTreeMap::new();
+    for variables in [vec![], vec![("AUTH_REDIS_URL", "redis://cache:6379")]] {
+        let source = SettingsSource::from_variables(
+            variables.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())),
+        )
+        .expect("a source");
+        Settings::load(&source).expect("the defaults are valid");
+        applied.extend(source.defaults());
+    }
+    assert!(applied.len() >= 40, "too few defaults recorded to be right: {applied:?}");
+    let disagreements: Vec<String> = applied
+        .iter()
+        .filter(|(name, default)| documented.get(*name) != Some(*default))
+        .map(|(name, default)| {
+            format!("{name}: the code applies {default:?}, {REFERENCE_FILE} says {:?}", documented.get(name))
+        })
+        .collect();
+    assert!(disagreements.is_empty(), "defaults disagree:\n{}", disagreements.join("\n"));
+}
+
+#[test]
+fn the_defaults_scan_splits_grouped_rows() {
+    let markdown = "\
+## Configuration reference
+
+| variable | default | meaning |
+|---|---|---|
+| AUTH_ONE | `a, b` | one value with a comma |
+| AUTH_TWO, AUTH_THREE | 2, 3 | grouped |
+| AUTH_FOUR / AUTH_FIVE | 4 / 5 | slashed |
+";
+    let defaults = table_defaults(markdown, "## Configuration reference").expect("a table");
+    let defaults: Vec<(&str, &str)> = defaults.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    assert_eq!(
+        defaults,
+        [("AUTH_FIVE", "5"), ("AUTH_FOUR", "4"), ("AUTH_ONE", "a, b"), ("AUTH_THREE", "3"), ("AUTH_TWO", "2")]
     );
 }
 

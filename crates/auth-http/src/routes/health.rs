@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::startup::Dependencies;
+use crate::probes::Probes;
 
 /// The process lives.
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,12 +40,12 @@ pub struct ReadinessChecks {
 /// Served only by the server of AUTH_METRICS_LISTEN, never on the API's address: some counters
 /// (mail sent) move only for known addresses, so a public scrape would tell which emails have
 /// accounts. Not an operation of the API, hence not in its OpenAPI document.
-pub async fn metrics(dependencies: web::Data<Dependencies>) -> HttpResponse {
-    let (open, in_use) = dependencies.database.pool_usage();
+pub async fn metrics(probes: web::Data<Probes>) -> HttpResponse {
+    let (open, in_use) = probes.database.pool_usage();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
     // Read at scrape time, so that every replica reports the shared queue as it is now.
-    if let Ok(stats) = dependencies.mail_queue.stats().await {
+    if let Ok(stats) = probes.mail_queue.stats().await {
         #[allow(clippy::cast_precision_loss)]
         {
             metrics::gauge!("mail_queue_jobs", "status" => "pending").set(stats.pending as f64);
@@ -84,15 +84,15 @@ pub async fn healthz() -> HttpResponse {
             example = json!({ "status": "unavailable", "checks": { "database": "unavailable", "cache": "ok", "signing_keys": "ok" } })),
     ),
 )]
-pub async fn readyz(dependencies: web::Data<Dependencies>) -> HttpResponse {
+pub async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
     let cache = async {
-        match &dependencies.redis {
+        match &probes.redis {
             Some(redis) => redis.ping().await,
             None => Ok(()),
         }
     };
-    let (database, cache) = tokio::join!(dependencies.database.ping(), cache);
-    let signing_keys = dependencies.codec.can_sign();
+    let (database, cache) = tokio::join!(probes.database.ping(), cache);
+    let signing_keys = probes.codec.can_sign();
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
     let checks = ReadinessChecks {
         database: state(database.is_ok()),
