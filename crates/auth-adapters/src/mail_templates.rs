@@ -87,7 +87,9 @@ pub fn render(mail: &Mail, public_url: &str) -> RenderedMail {
         ),
     };
     RenderedMail {
-        to: mail.recipient().as_str().to_owned(),
+        // The stored address keeps an internationalised domain in Unicode; DNS and SMTP servers
+        // without SMTPUTF8 know it only by its `xn--` form.
+        to: mail.recipient().ascii_domain_form(),
         subject: subject.to_owned(),
         text: text_part(&blocks),
         html: html_part(subject, &blocks),
@@ -243,6 +245,19 @@ mod tests {
         assert_eq!(rendered.to, "ada@example.com");
         assert!(rendered.text.contains(&link));
         assert!(rendered.html.contains(&format!("<a href=\"{link}\">")));
+    }
+
+    #[test]
+    fn a_mail_to_an_internationalised_domain_goes_to_its_ascii_form() {
+        let to = Email::parse("ada@b\u{FC}cher.example").unwrap();
+        let rendered = render(&Mail::PasswordChanged { to }, "https://auth.example.com");
+        assert_eq!(rendered.to, "ada@xn--bcher-kva.example");
+        let from: Mailbox = "no-reply@auth.example.com".parse().unwrap();
+        let raw = String::from_utf8(
+            build_message(&rendered, &from, MailJobId::from_uuid(uuid::Uuid::nil())).unwrap().formatted(),
+        )
+        .unwrap();
+        assert!(raw.contains("To: ada@xn--bcher-kva.example\r\n"), "{raw}");
     }
 
     #[test]

@@ -1,16 +1,27 @@
-//! A normalised email address: trimmed, lower-cased and shaped like an address.
+//! A normalised email address: trimmed, lower-cased, its domain in one IDNA form, and shaped like
+//! an address.
 
 use std::fmt;
 
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::Serialize;
 
 /// The longest address RFC 5321 lets through a mail system.
 pub const MAX_EMAIL_LENGTH: usize = 254;
 
-/// An email address that has been trimmed, lower-cased and checked for shape.
+/// An email address that has been trimmed, lower-cased, its domain normalised, and checked for
+/// shape.
 ///
-/// Two spellings of one address differing only in case or surrounding space parse to equal values,
-/// so lookups and rate-limit keys need no further normalisation.
+/// Two spellings of one address differing only in case, surrounding space, or the spelling of an
+/// internationalised domain (`bücher.example` or `xn--bcher-kva.example`) parse to equal values, so
+/// lookups and rate-limit keys need no further normalisation.
+///
+/// The domain is kept in its Unicode form (UTS #46 ToUnicode; ASCII domains are unchanged): rows
+/// stored before domains were normalised hold the lower-cased Unicode text the user typed, which
+/// is this form, so they are still found; it is also what people read in a mail or the API. Mail
+/// goes out to [`Email::ascii_domain_form`], which any SMTP server accepts without SMTPUTF8 when
+/// the local part is ASCII. (A row stored with an `xn--` domain reads back in the Unicode form,
+/// but lookups by address do not find it until it is rewritten: docs/operations.md.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);
@@ -23,6 +34,8 @@ pub enum EmailError {
     TooLong,
     #[error("the email address is not of the form name@domain")]
     Malformed,
+    #[error("the email address's domain is not a valid domain name (IDNA)")]
+    InvalidDomain,
 }
 
 impl EmailError {
@@ -31,7 +44,9 @@ impl EmailError {
         match self {
             Self::Empty => "required",
             Self::TooLong => "too_long",
-            Self::Malformed => "invalid_email",
+            // The same code as any other bad address: clients need no new case, and the message
+            // says what is wrong.
+            Self::Malformed | Self::InvalidDomain => "invalid_email",
         }
     }
 }
@@ -46,25 +61,27 @@ impl Email {
         // lower-casing may lengthen text (`Ⱥ` is two bytes, `ⱥ` three) or add a mark that is not
         // alphanumeric (`İ` becomes `i` and U+0307), so an address judged before it would be
         // stored yet refused when read back, an account no one could load.
-        let normalised = raw.trim().to_lowercase();
-        if normalised.is_empty() {
+        let lowered = raw.trim().to_lowercase();
+        if lowered.is_empty() {
             return Err(EmailError::Empty);
         }
-        if normalised.chars().count() > MAX_EMAIL_LENGTH {
+        // Checked first, as before domains were normalised, which also bounds the IDNA work; and
+        // again below on the form stored, which the domain's normalisation may have changed.
+        if lowered.chars().count() > MAX_EMAIL_LENGTH {
             return Err(EmailError::TooLong);
         }
-        let (local, domain) = normalised.rsplit_once('@').ok_or(EmailError::Malformed)?;
-        let domain_is_plausible = !domain.is_empty()
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        let (local, domain) = lowered.rsplit_once('@').ok_or(EmailError::Malformed)?;
         let local_is_plausible = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
             && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
-        if !domain_is_plausible || !local_is_plausible {
+        if !local_is_plausible {
             return Err(EmailError::Malformed);
+        }
+        let domain = canonical_domain(domain)?;
+        let normalised = format!("{local}@{domain}");
+        if normalised.chars().count() > MAX_EMAIL_LENGTH {
+            return Err(EmailError::TooLong);
         }
         Ok(Self(normalised))
     }
@@ -72,6 +89,46 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address with its domain in ASCII (`xn--` labels), as DNS and SMTP know it: what a
+    /// mailer sends to. The local part is unchanged.
+    pub fn ascii_domain_form(&self) -> String {
+        // Both always hold for a parsed address: it has an `@`, and its domain passed this very
+        // conversion.
+        let Some((local, domain)) = self.0.rsplit_once('@') else { return self.0.clone() };
+        to_ascii(domain).map_or_else(|| self.0.clone(), |ascii| format!("{local}@{ascii}"))
+    }
+}
+
+/// The domain in ASCII, checked: UTS #46 with the STD3 rules (letters, digits and hyphens only)
+/// and DNS lengths (labels of 1 to 63 octets, at most 253 in all, no trailing dot; RFC 5321 has
+/// no root dot in an address). Hyphens anywhere are allowed, as browsers and lettre do.
+fn to_ascii(domain: &str) -> Option<String> {
+    Uts46::new()
+        .to_ascii(domain.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow, DnsLength::Verify)
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// The one form a domain is stored in, whichever way it was spelt: the Unicode form of its
+/// checked ASCII form.
+fn canonical_domain(domain: &str) -> Result<String, EmailError> {
+    // Shapes that are no domain at all keep their old error; the rest is IDNA's to judge.
+    if domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+        return Err(EmailError::Malformed);
+    }
+    if domain.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
+        return Err(EmailError::Malformed);
+    }
+    let ascii = to_ascii(domain).ok_or(EmailError::InvalidDomain)?;
+    let (unicode, result) = Uts46::new().to_unicode(ascii.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow);
+    result.map_err(|_| EmailError::InvalidDomain)?;
+    // As before IDNA: letters, digits, hyphens and dots only, judged on the form stored, so that
+    // a stored domain parses again to itself (a label IDNA allows may hold a combining mark).
+    if !unicode.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.') {
+        return Err(EmailError::Malformed);
+    }
+    Ok(unicode.into_owned())
 }
 
 impl fmt::Display for Email {
@@ -116,5 +173,39 @@ mod tests {
         assert_eq!(Email::parse("   "), Err(EmailError::Empty));
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn both_spellings_of_an_internationalised_domain_are_one_address() {
+        let unicode = Email::parse("user@b\u{FC}cher.example").unwrap();
+        assert_eq!(unicode.as_str(), "user@b\u{FC}cher.example", "stored in the Unicode form");
+        for spelling in ["user@xn--bcher-kva.example", "USER@XN--BCHER-KVA.EXAMPLE", " User@B\u{DC}CHER.Example "] {
+            assert_eq!(Email::parse(spelling), Ok(unicode.clone()), "{spelling}");
+        }
+        assert_eq!(unicode.ascii_domain_form(), "user@xn--bcher-kva.example");
+        let ascii = Email::parse("Ada@Example.COM").unwrap();
+        assert_eq!(ascii.ascii_domain_form(), ascii.as_str());
+    }
+
+    #[test]
+    fn a_domain_that_is_no_valid_idna_name_is_refused_with_its_own_message() {
+        for domain in ["xn--.example", "xn--abc-.example", "ex_ample.com", "a\u{5D0}.example"] {
+            let error = Email::parse(&format!("ada@{domain}")).unwrap_err();
+            assert_eq!(error, EmailError::InvalidDomain, "{domain}");
+            assert_eq!(error.code(), "invalid_email");
+        }
+        assert!(EmailError::InvalidDomain.to_string().contains("domain"));
+    }
+
+    #[test]
+    fn a_trailing_dot_or_an_overlong_label_or_domain_is_refused() {
+        assert_eq!(Email::parse("ada@example.com."), Err(EmailError::Malformed));
+        assert_eq!(Email::parse(&format!("ada@{}.example", "a".repeat(64))), Err(EmailError::InvalidDomain));
+        assert!(Email::parse(&format!("ada@{}.example", "a".repeat(63))).is_ok());
+        // The ASCII form is what DNS limits: 60 `ü` are 60 characters but a longer `xn--` label.
+        assert_eq!(Email::parse(&format!("ada@{}.example", "\u{FC}".repeat(60))), Err(EmailError::InvalidDomain));
+        let long_domain = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(60)].join(".");
+        assert_eq!(Email::parse(&format!("a@{long_domain}")), Ok(Email(format!("a@{long_domain}"))), "254 in all");
+        assert_eq!(Email::parse(&format!("ab@{long_domain}")), Err(EmailError::TooLong));
     }
 }

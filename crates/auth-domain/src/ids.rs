@@ -1,53 +1,12 @@
 //! Typed identifiers, so a session id can never be passed where a user id is expected.
+//!
+//! The ids an access token carries are `auth-claims`' (the crate that defines the token's shape
+//! for the issuer and for verifiers alike), re-exported so that `auth_domain::ids::UserId` stays
+//! the same type; the domain's own ids are made with the same macro.
 
-use std::fmt;
-use std::str::FromStr;
+pub use auth_claims::{SessionId, UserId};
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-macro_rules! uuid_id {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Uuid);
-
-        impl $name {
-            pub const fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
-
-            pub const fn as_uuid(&self) -> Uuid {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = uuid::Error;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
-            }
-        }
-    };
-}
-
-uuid_id!(
-    /// Identifies a user account.
-    UserId
-);
-uuid_id!(
-    /// Identifies a session: one login, and the family of refresh tokens rotated from it.
-    SessionId
-);
-uuid_id!(
+auth_claims::uuid_id!(
     /// Identifies a mail waiting in, or failed out of, the mail queue.
     MailJobId
 );

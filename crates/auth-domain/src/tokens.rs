@@ -6,10 +6,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{SessionId, UserId};
+use crate::ids::SessionId;
 use crate::user::User;
 
 /// Bytes of randomness in every refresh and one-time token: 256 bits.
@@ -144,22 +143,9 @@ impl RefreshToken {
     }
 }
 
-/// The claims of an access token, as the contract lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: UserId,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: String,
-    pub sid: SessionId,
-    pub roles: Vec<String>,
-    pub amr: Vec<String>,
-    pub email_verified: bool,
-}
+/// The claims of an access token: `auth-claims`' type, the one definition of the token's shape,
+/// which `auth-verifier` reads as well. Its issuer form (`aud` one string) is this default.
+pub use auth_claims::AccessClaims;
 
 /// What a login or refresh hands to the client.
 #[derive(Debug, Clone)]

@@ -481,8 +481,8 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&output).into_owned()
 }
 
-/// Every broken relative link of the document at `path` (inside `root`): targets that leave the
-/// repository are not judged (`../shared/API.md` is kept beside the repository, not in it).
+/// Every broken relative link of the document at `path` (inside `root`), and every one that leaves
+/// the repository: the documentation stands alone, a clone has nothing beside it.
 fn broken_links(root: &Path, path: &Path, markdown: &str) -> Vec<String> {
     let mut broken = Vec::new();
     let folder = path.parent().unwrap_or(root);
@@ -499,6 +499,7 @@ fn broken_links(root: &Path, path: &Path, markdown: &str) -> Vec<String> {
             let resolved =
                 if file.is_empty() { path.to_owned() } else { normalise(&folder.join(percent_decoded(file))) };
             if !resolved.starts_with(root) {
+                broken.push(format!("{shown}:{number}: {target}: outside the repository"));
                 continue;
             }
             if !resolved.exists() {

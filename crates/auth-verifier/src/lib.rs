@@ -58,6 +58,7 @@ mod verifier;
 
 #[cfg(feature = "actix")]
 pub use actix::{AuthenticatedUser, AuthenticationError};
+pub use auth_claims::{AccessClaims, Audiences, SessionId, UserId};
 pub use claims::Claims;
 pub use config::{RevocationFeed, SigningAlgorithm, VerifierBuilder};
 pub use error::{BuildError, FetchError, VerifyError};

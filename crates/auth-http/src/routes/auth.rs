@@ -262,7 +262,7 @@ pub async fn login_mfa(
     request_body = RefreshBody,
     responses(
         (status = 200, description = "The session's next token pair.", body = TokenPairView),
-        (status = 401, description = "- `invalid_refresh_token`: unknown or malformed.\n- `refresh_token_reused`: used before, after the grace window; the session is now revoked.\n- `session_expired`: the session reached its idle or absolute limit, or was revoked.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "- `invalid_refresh_token`: unknown or malformed, or of a revoked session (logged out, revoked, or ended by a new password, disabling or a role change).\n- `refresh_token_reused`: used before, after the grace window; the session is now revoked.\n- `session_expired`: the session reached its idle or absolute limit.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "- `account_disabled`: an administrator disabled the account.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "- `rate_limited`: too many refreshes of this session.", body = Problem, content_type = "application/problem+json"),
     ),
