@@ -7,7 +7,7 @@
 //! *more* acceptable with time; its `exp` is checked again on every hit. The cache belongs to one
 //! set of verifying keys: [`super::JwtCodec::install`] keeps it only while the keys are the same,
 //! so a key taken out of the ring takes its tokens out too. Revocation is not the codec's concern:
-//! `AuthService::authenticate` asks the revocation store on every request, cached token or not.
+//! `Authenticator::authenticate` asks the revocation store on every request, cached token or not.
 //! Only tokens that verified enter it, so a client cannot fill it with garbage; it is bounded
 //! anyway, so that a flood of freshly issued tokens costs at most its capacity in memory.
 

@@ -5,7 +5,7 @@
 //! that checking a token costs no database query. A cache can lose what it holds: a process
 //! starts with an empty one, Redis restarts empty, evicts keys under `maxmemory`, or is flushed.
 //! So the store also says whether it holds the complete record, and the domain rebuilds it from
-//! the database when it does not (see [`crate::AuthService::is_session_revoked`]).
+//! the database when it does not (see [`crate::RevocationService::is_session_revoked`]).
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
