@@ -4,6 +4,7 @@
 //! it by the shared contract tests there.
 
 mod audit_log;
+mod background_tasks;
 mod breached_passwords;
 mod clock;
 mod ids;
@@ -21,6 +22,7 @@ mod token_codec;
 mod users;
 
 pub use audit_log::*;
+pub use background_tasks::*;
 pub use breached_passwords::*;
 pub use clock::*;
 pub use ids::*;

@@ -68,9 +68,9 @@ pub use sessions::{RevokeSessionError, SessionError, SessionService, SessionView
 
 use crate::ids::{SessionId, UserId};
 use crate::ports::{
-    AccessTokenCodec, AuditLog, BreachedPasswords, Clock, IdGenerator, MailQueue, OneTimeTokenRepository,
-    PasswordHasher, RandomSource, RateLimiter, RevocationStore, SecondFactorRepository, SessionRepository,
-    UserRepository,
+    AccessTokenCodec, AuditLog, BackgroundTasks, BreachedPasswords, Clock, IdGenerator, MailQueue,
+    OneTimeTokenRepository, PasswordHasher, RandomSource, RateLimiter, RevocationStore, SecondFactorRepository,
+    SessionRepository, UserRepository,
 };
 use crate::tokens::AccessClaims;
 use common::{Auditor, MailStamp, NewPasswordRules, PasswordProof, SecondFactorGate, Throttle, TokenIssuer};
@@ -94,6 +94,8 @@ pub struct AuthPorts {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub random: Arc<dyn RandomSource>,
+    /// Where the mails of resend and forgot-password are finished, after the caller is answered.
+    pub tasks: Arc<dyn BackgroundTasks>,
 }
 
 impl std::fmt::Debug for AuthPorts {

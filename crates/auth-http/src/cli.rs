@@ -178,7 +178,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users { command } => {
-            let components = Components::build(&settings, MigrationPolicy::Refuse).await?;
+            let components = Components::build(
+                &settings,
+                MigrationPolicy::Refuse,
+                std::sync::Arc::new(crate::tasks::Deferred::on_current_runtime()),
+            )
+            .await?;
             let (email, role, granted) = match &command {
                 UsersCommand::GrantRole { email, role } => (email, role, true),
                 UsersCommand::RevokeRole { email, role } => (email, role, false),

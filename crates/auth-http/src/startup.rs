@@ -10,6 +10,7 @@ mod revocations;
 mod server;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -51,8 +52,9 @@ impl Application {
     /// When a component cannot be built or the address cannot be bound.
     pub async fn build(settings: Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
         crate::telemetry::metrics();
+        let deferred = Deferred::on_current_runtime();
         let Components { services, codec, probes, mail_delivery, mail_poll_interval, key_keeper } =
-            Components::build(&settings, migrations).await?;
+            Components::build(&settings, migrations, Arc::new(deferred.clone())).await?;
         let listeners = match bind(&settings) {
             Ok(listeners) => listeners,
             Err(error) => {
@@ -65,9 +67,7 @@ impl Application {
             mail::spawn_mail_delivery(mail_delivery, mail_poll_interval),
             revocations::spawn_revocation_follower(services.revocations.clone()),
         ];
-        let deferred = Deferred::on_current_runtime();
-        let servers =
-            serve(listeners, server::Shared { services, codec, probes, deferred: deferred.clone() }, &settings);
+        let servers = serve(listeners, server::Shared { services, codec, probes }, &settings);
         match servers {
             Ok((port, server, metrics)) => {
                 tracing::info!(listen = %settings.server.listen.ip(), port, "auth-http is listening");

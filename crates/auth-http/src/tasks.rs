@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use auth_domain::ports::{BackgroundTask, BackgroundTasks};
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
@@ -38,6 +39,13 @@ impl Deferred {
     pub async fn drain(&self, limit: Duration) -> bool {
         self.tracker.close();
         tokio::time::timeout(limit, self.tracker.wait()).await.is_ok()
+    }
+}
+
+/// The domain's port for handed-off work: the use cases hand their second halves here.
+impl BackgroundTasks for Deferred {
+    fn spawn(&self, task: BackgroundTask) {
+        Deferred::spawn(self, task);
     }
 }
 

@@ -164,6 +164,7 @@ pub fn service(
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Generator),
         random: Arc::new(OsRandom),
+        tasks: Arc::new(SpawnOnTokio),
     };
     let policy = AuthPolicy {
         audience: AUDIENCE.to_owned(),
@@ -181,6 +182,15 @@ pub fn service(
         ..AuthPolicy::with_defaults(ISSUER, RefreshSecret::new(vec![7; 32]))
     };
     AuthServices::new(&ports, policy)
+}
+
+/// Hands work to the benchmark's Tokio runtime; nothing waits for it at the end.
+struct SpawnOnTokio;
+
+impl auth_domain::ports::BackgroundTasks for SpawnOnTokio {
+    fn spawn(&self, task: auth_domain::ports::BackgroundTask) {
+        tokio::spawn(task);
+    }
 }
 
 /// Registers a new account and logs it in: its first token pair.

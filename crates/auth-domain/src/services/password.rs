@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::common::{Auditor, MailStamp, NewPasswordRules, PasswordProof, Throttle};
 use super::{AuthPolicy, AuthPorts, RevocationService};
-use crate::ports::{Clock, OneTimeTokenRepository, PasswordHasher, SessionRepository, UserRepository};
+use crate::ports::{BackgroundTasks, Clock, OneTimeTokenRepository, PasswordHasher, SessionRepository, UserRepository};
 use serde_json::json;
 
 use super::common::{LimitError, PasswordConfirmation, limit_keys};
@@ -94,6 +94,17 @@ pub struct PendingResetMail {
 }
 
 impl PendingResetMail {
+    /// Hands the delivery to the background tasks, so that the caller is answered first and the
+    /// time to answer says nothing about the account; a failure goes to the log.
+    pub fn finish_in_background(self) {
+        let tasks = std::sync::Arc::clone(&self.service.tasks);
+        tasks.spawn(Box::pin(async move {
+            if let Err(error) = self.deliver().await {
+                tracing::error!(error = %error, "could not mail a password-reset link");
+            }
+        }));
+    }
+
     /// Mails a reset link to the account of the address, voiding earlier links; does nothing for
     /// an unknown or malformed address.
     ///
@@ -120,6 +131,7 @@ pub struct PasswordService {
     hasher: Arc<dyn PasswordHasher>,
     one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     clock: Arc<dyn Clock>,
+    tasks: Arc<dyn BackgroundTasks>,
     throttle: Throttle,
     auditor: Auditor,
     proof: PasswordProof,
@@ -143,6 +155,7 @@ impl PasswordService {
             hasher: Arc::clone(&ports.hasher),
             one_time_tokens: Arc::clone(&ports.one_time_tokens),
             clock: Arc::clone(&ports.clock),
+            tasks: Arc::clone(&ports.tasks),
             throttle: ports.throttle(policy),
             auditor: ports.auditor(),
             proof: ports.password_proof(policy),

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::common::{Auditor, MailStamp, NewPasswordRules, Throttle};
 use super::{AuthPolicy, AuthPorts};
-use crate::ports::{Clock, IdGenerator, MailQueue, OneTimeTokenRepository, PasswordHasher, UserRepository};
+use crate::ports::{
+    BackgroundTasks, Clock, IdGenerator, MailQueue, OneTimeTokenRepository, PasswordHasher, UserRepository,
+};
 use serde_json::json;
 
 use super::RequestContext;
@@ -103,6 +105,7 @@ pub struct RegistrationService {
     one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     ids: Arc<dyn IdGenerator>,
     clock: Arc<dyn Clock>,
+    tasks: Arc<dyn BackgroundTasks>,
     throttle: Throttle,
     auditor: Auditor,
     new_passwords: NewPasswordRules,
@@ -125,6 +128,7 @@ impl RegistrationService {
             one_time_tokens: Arc::clone(&ports.one_time_tokens),
             ids: Arc::clone(&ports.ids),
             clock: Arc::clone(&ports.clock),
+            tasks: Arc::clone(&ports.tasks),
             throttle: ports.throttle(policy),
             auditor: ports.auditor(),
             new_passwords: ports.new_password_rules(policy),
@@ -264,6 +268,17 @@ pub struct PendingResend {
 }
 
 impl PendingResend {
+    /// Hands the delivery to the background tasks, so that the caller is answered first and the
+    /// time to answer says nothing about the account; a failure goes to the log.
+    pub fn finish_in_background(self) {
+        let tasks = std::sync::Arc::clone(&self.service.tasks);
+        tasks.spawn(Box::pin(async move {
+            if let Err(error) = self.deliver().await {
+                tracing::error!(error = %error, "could not mail a new verification link");
+            }
+        }));
+    }
+
     /// Mails a new link to an unverified account, voiding the previous one; does nothing for an
     /// unknown, malformed or already verified address.
     ///

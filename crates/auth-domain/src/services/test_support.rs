@@ -18,9 +18,9 @@ use crate::ids::{MailJobId, SessionId, UserId};
 use crate::mail::{Mail, QueuedMail};
 use crate::password::PasswordHash;
 use crate::ports::{
-    MockAccessTokenCodec, MockAuditLog, MockBreachedPasswords, MockClock, MockIdGenerator, MockMailQueue,
-    MockOneTimeTokenRepository, MockPasswordHasher, MockRandomSource, MockRateLimiter, MockRevocationStore,
-    MockSecondFactorRepository, MockSessionRepository, MockUserRepository, NoBreachedPasswords,
+    MockAccessTokenCodec, MockAuditLog, MockBackgroundTasks, MockBreachedPasswords, MockClock, MockIdGenerator,
+    MockMailQueue, MockOneTimeTokenRepository, MockPasswordHasher, MockRandomSource, MockRateLimiter,
+    MockRevocationStore, MockSecondFactorRepository, MockSessionRepository, MockUserRepository, NoBreachedPasswords,
 };
 use crate::rate_limit::{RateDecision, RateLimit, RateLimitExceeded};
 use crate::session::Session;
@@ -58,6 +58,8 @@ pub(super) struct PortMocks {
     pub(super) clock: MockClock,
     pub(super) ids: MockIdGenerator,
     pub(super) random: MockRandomSource,
+    /// Expects no handed-off work unless a test says otherwise.
+    pub(super) tasks: MockBackgroundTasks,
 }
 
 impl PortMocks {
@@ -86,6 +88,7 @@ impl PortMocks {
             clock,
             ids,
             random,
+            tasks: MockBackgroundTasks::new(),
         }
     }
 
@@ -156,6 +159,7 @@ impl PortMocks {
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
             random: Arc::new(self.random),
+            tasks: Arc::new(self.tasks),
         };
         let mut policy = AuthPolicy::with_defaults(ISSUER, refresh_secret());
         adjust(&mut policy);

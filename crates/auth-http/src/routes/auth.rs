@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use super::{Accepted, AcceptedStatus, TokenPairView, UserView, no_store};
 use crate::error::{ApiError, Problem};
 use crate::extractors::{Authenticated, ClientContext};
-use crate::tasks::Deferred;
 
 /// A new account. Unknown fields are refused.
 #[derive(Deserialize, ToSchema)]
@@ -165,17 +164,11 @@ pub async fn verify_email(
 )]
 pub async fn resend_verification(
     service: web::Data<RegistrationService>,
-    deferred: web::Data<Deferred>,
     client: ClientContext,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let pending = service.resend_verification(&body.email, &client.0).await?;
     // Answered before the account is looked up, so that the time to answer says nothing about it.
-    deferred.spawn(async move {
-        if let Err(error) = pending.deliver().await {
-            tracing::error!(error = %error, "could not mail a new verification link");
-        }
-    });
+    service.resend_verification(&body.email, &client.0).await?.finish_in_background();
     Ok(Accepted::response(AcceptedStatus::VerificationSent))
 }
 
@@ -330,17 +323,11 @@ pub async fn logout_all(
 )]
 pub async fn forgot_password(
     service: web::Data<PasswordService>,
-    deferred: web::Data<Deferred>,
     client: ClientContext,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let pending = service.forgot_password(&body.email, &client.0).await?;
     // Answered before the account is looked up, so that the time to answer says nothing about it.
-    deferred.spawn(async move {
-        if let Err(error) = pending.deliver().await {
-            tracing::error!(error = %error, "could not mail a password-reset link");
-        }
-    });
+    service.forgot_password(&body.email, &client.0).await?.finish_in_background();
     Ok(Accepted::response(AcceptedStatus::Accepted))
 }
 

@@ -11,6 +11,7 @@ use auth_adapters::keys::MasterKey;
 use auth_adapters::memory::{InMemoryRateLimiter, InMemoryRevocationStore};
 use auth_adapters::redis_store::{RedisRateLimiter, RedisRevocationStore, RedisStore};
 use auth_adapters::system::{OsRandom, SystemClock, UuidV7Generator};
+use auth_domain::ports::BackgroundTasks;
 use auth_domain::ports::{BreachedPasswords, Clock, IdGenerator, NoBreachedPasswords, RateLimiter, RevocationStore};
 use auth_domain::services::MailDelivery;
 use auth_domain::services::ResourceClients;
@@ -62,7 +63,11 @@ impl Components {
     /// # Errors
     /// When a setting cannot be honoured, migrations are pending under [`MigrationPolicy::Refuse`],
     /// or the SQLite database cannot be set up.
-    pub async fn build(settings: &Settings, migrations: MigrationPolicy) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: &Settings,
+        migrations: MigrationPolicy,
+        tasks: Arc<dyn BackgroundTasks>,
+    ) -> anyhow::Result<Self> {
         let database = Database::open(settings)?;
         let master_key = Arc::new(master_key(settings)?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -70,7 +75,7 @@ impl Components {
         let codec = Arc::new(JwtCodec::new(settings.tokens.issuer.clone(), settings.tokens.audience.clone()));
         let key_keeper = keep_keys(settings, &database, &master_key, clock.clone(), codec.clone(), migrations).await?;
         // The keeper runs from here on: it must not outlive a build that fails after it.
-        match assemble(settings, database, &master_key, clock, ids, codec.clone()) {
+        match assemble(settings, database, &master_key, (clock, ids, tasks), codec.clone()) {
             Ok(Assembled { services, probes, mail_delivery }) => Ok(Self {
                 services,
                 codec,
@@ -98,8 +103,7 @@ fn assemble(
     settings: &Settings,
     database: Database,
     master_key: &MasterKey,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
+    (clock, ids, tasks): (Arc<dyn Clock>, Arc<dyn IdGenerator>, Arc<dyn BackgroundTasks>),
     codec: Arc<JwtCodec>,
 ) -> anyhow::Result<Assembled> {
     let hasher = hasher(settings)?;
@@ -122,6 +126,7 @@ fn assemble(
         clock: clock.clone(),
         ids,
         random: Arc::new(OsRandom),
+        tasks,
     };
     Ok(Assembled {
         services: AuthServices::new(&ports, policy(settings, master_key)),

@@ -19,7 +19,6 @@ use crate::extractors::TrustedProxies;
 use crate::probes::Probes;
 use crate::request_id::{ResponseHeaders, middleware};
 use crate::routes;
-use crate::tasks::Deferred;
 
 /// The largest request body accepted, JSON or not.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -29,7 +28,6 @@ pub(super) struct Shared {
     pub services: AuthServices,
     pub codec: Arc<JwtCodec>,
     pub probes: Probes,
-    pub deferred: Deferred,
 }
 
 /// CORS for the configured browser origins only. Credentials (cookies) are not allowed: the API
@@ -75,7 +73,6 @@ pub(super) fn run(listener: TcpListener, shared: Shared, settings: &Settings) ->
     let services = AppServices::new(shared.services);
     let codec = web::Data::from(shared.codec);
     let probes = web::Data::new(shared.probes);
-    let deferred = web::Data::new(shared.deferred);
     let proxies = web::Data::new(TrustedProxies(server_settings.trusted_proxies.clone()));
     let response_headers = web::Data::new(ResponseHeaders {
         hsts: server_settings
@@ -97,7 +94,6 @@ pub(super) fn run(listener: TcpListener, shared: Shared, settings: &Settings) ->
             .wrap(from_fn(middleware))
             .app_data(codec.clone())
             .app_data(probes.clone())
-            .app_data(deferred.clone())
             .app_data(proxies.clone())
             .app_data(response_headers.clone())
             .app_data(discovery.clone())

@@ -170,3 +170,21 @@ async fn resending_to_a_malformed_address_answers_ok_and_mails_nothing() {
         .expect("the contract answers 202 whatever the address");
     pending.deliver().await.expect("nothing to deliver is no failure");
 }
+
+#[tokio::test]
+async fn a_resend_finished_in_the_background_is_handed_to_the_background_tasks_not_run_inline() {
+    let mut mocks = PortMocks::new();
+    expect_one_allowed_hit(&mut mocks, "register:ip:203.0.113.7");
+    expect_one_allowed_hit(&mut mocks, "mail:email:ada@example.com");
+    let handed_off: std::sync::Arc<std::sync::Mutex<Vec<crate::ports::BackgroundTask>>> = Default::default();
+    let keep = handed_off.clone();
+    mocks.tasks.expect_spawn().times(1).returning(move |task| keep.lock().expect("unpoisoned").push(task));
+    // The account is looked up only when the handed-off task runs.
+    mocks.users.expect_find_by_email().times(1).returning(|_| Ok(None));
+    mocks.expect_no_mail_queued();
+
+    let service = mocks.into_service::<RegistrationService>();
+    service.resend_verification("ada@example.com", &request_context()).await.expect("accepted").finish_in_background();
+    let task = handed_off.lock().expect("unpoisoned").pop().expect("one task was handed off");
+    task.await;
+}
