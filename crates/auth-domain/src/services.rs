@@ -73,6 +73,7 @@ use crate::ports::{
     SessionRepository, UserRepository,
 };
 use crate::tokens::AccessClaims;
+use crate::user::Role;
 use common::{Auditor, MailStamp, NewPasswordRules, PasswordProof, SecondFactorGate, Throttle, TokenIssuer};
 
 /// Every port a use case may need, built once at start-up.
@@ -185,6 +186,8 @@ pub struct RequestContext {
 pub struct Principal {
     pub user_id: UserId,
     pub session_id: SessionId,
-    pub roles: Vec<String>,
+    /// The roles the token claims that are roles at all; the token was signed by us, so none
+    /// is dropped in practice.
+    pub roles: Vec<Role>,
     pub claims: AccessClaims,
 }

@@ -89,7 +89,7 @@ impl<R: RequiredRole + 'static> FromRequest for Authorized<R> {
         let authenticated = Authenticated::from_request(request, payload);
         Box::pin(async move {
             let Authenticated(principal) = authenticated.await?;
-            if principal.roles.iter().any(|role| role == R::ROLE) {
+            if principal.roles.iter().any(|role| role.as_str() == R::ROLE) {
                 Ok(Self { principal, role: PhantomData })
             } else {
                 Err(ApiError::forbidden(format!("this needs the {} role", R::ROLE)))

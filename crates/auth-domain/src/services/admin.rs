@@ -139,7 +139,7 @@ impl AdminService {
     }
 
     fn require_admin(principal: &Principal) -> Result<(), AdminError> {
-        if principal.roles.iter().any(|role| role == ADMIN_ROLE) { Ok(()) } else { Err(AdminError::Forbidden) }
+        if principal.roles.iter().any(|role| role.as_str() == ADMIN_ROLE) { Ok(()) } else { Err(AdminError::Forbidden) }
     }
 
     /// Users in creation order, optionally those whose email contains `email`.

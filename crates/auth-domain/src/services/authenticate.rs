@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{AuthPolicy, AuthPorts, Principal, RevocationService};
 use crate::error::InfrastructureError;
 use crate::ports::{AccessTokenCodec, TokenRejection};
+use crate::user::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
@@ -46,7 +47,8 @@ impl Authenticator {
         if self.revocations.is_session_revoked(claims.sid).await? {
             return Err(AuthenticateError::Revoked);
         }
-        Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles: claims.roles.clone(), claims })
+        let roles = claims.roles.iter().filter_map(|role| Role::parse(role).ok()).collect();
+        Ok(Principal { user_id: claims.sub, session_id: claims.sid, roles, claims })
     }
 }
 

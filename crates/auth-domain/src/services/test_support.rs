@@ -306,5 +306,6 @@ pub(super) fn principal_in(session: &Session) -> Principal {
         amr: vec!["pwd".to_owned()],
         email_verified: true,
     };
-    Principal { user_id: session.user_id, session_id: session.id, roles: claims.roles.clone(), claims }
+    let roles = claims.roles.iter().map(|role| Role::parse(role).expect("a sample role")).collect();
+    Principal { user_id: session.user_id, session_id: session.id, roles, claims }
 }

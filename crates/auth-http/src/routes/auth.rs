@@ -1,6 +1,7 @@
 //! Routes under /v1/auth: register, verify, log in, refresh, log out, and the gateway check.
 
 use actix_web::{HttpResponse, web};
+use auth_domain::Role;
 use auth_domain::services::{LoginOutcome, LoginRequest, RegisterRequest};
 use auth_domain::services::{LoginService, PasswordService, RegistrationService, SessionService};
 use serde::{Deserialize, Serialize};
@@ -377,6 +378,6 @@ pub async fn verify(caller: Authenticated) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("X-Auth-User-Id", principal.user_id.to_string()))
         .insert_header(("X-Auth-Session-Id", principal.session_id.to_string()))
-        .insert_header(("X-Auth-Roles", principal.roles.join(",")))
+        .insert_header(("X-Auth-Roles", principal.roles.iter().map(Role::as_str).collect::<Vec<_>>().join(",")))
         .finish()
 }

@@ -13,8 +13,8 @@ fn admin() -> Principal {
     let admin_user = User { id: UserId::from_uuid(Uuid::from_u128(0xAD)), ..verified_user() };
     let mut principal =
         principal_in(&Session { id: SessionId::from_uuid(Uuid::from_u128(0xAD5E)), ..session_of(&admin_user) });
-    principal.roles = vec![ADMIN_ROLE.to_owned()];
-    principal.claims.roles = principal.roles.clone();
+    principal.roles = vec![Role::parse(ADMIN_ROLE).expect("a valid role")];
+    principal.claims.roles = vec![ADMIN_ROLE.to_owned()];
     principal
 }
 
