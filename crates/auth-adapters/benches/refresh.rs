@@ -69,7 +69,8 @@ fn rotation(c: &mut Criterion) {
         });
 
         // The whole use case, chained the same way.
-        let context = RequestContext { ip: Some("127.0.0.1".to_owned()), user_agent: Some("bench".to_owned()) };
+        let context =
+            RequestContext { ip: Some(std::net::IpAddr::from([127, 0, 0, 1])), user_agent: Some("bench".to_owned()) };
         let mut current = runtime.block_on(support::signed_in(&service)).refresh_token;
         group.bench_function(format!("use-case/{backend}"), |b| {
             b.iter_custom(|iterations| {

@@ -45,15 +45,22 @@ pub struct RateLimitExceeded {
 /// and an IPv4-mapped IPv6 address as its IPv4 address. Text that is not an address is its own key.
 pub fn client_network(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+        Ok(address) => client_network_of(address),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// [`client_network`] of an address already parsed.
+pub fn client_network_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None => {
                 let prefix = u128::from(v6) & (u128::MAX << 64);
                 format!("{}/64", std::net::Ipv6Addr::from(prefix))
             }
         },
-        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => ip.to_owned(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
     }
 }
 

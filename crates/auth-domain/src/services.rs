@@ -37,6 +37,7 @@ mod sessions;
 #[cfg(test)]
 mod test_support;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use admin::{
@@ -177,7 +178,7 @@ impl AuthServices {
 /// Where a request came from, for rate limits, sessions and the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
 

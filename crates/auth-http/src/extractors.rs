@@ -145,7 +145,7 @@ impl FromRequest for ClientContext {
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(MAX_USER_AGENT_LENGTH).collect());
-        std::future::ready(Ok(Self(RequestContext { ip: ip.map(|ip| ip.to_string()), user_agent })))
+        std::future::ready(Ok(Self(RequestContext { ip, user_agent })))
     }
 }
 

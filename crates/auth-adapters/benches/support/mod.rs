@@ -196,7 +196,8 @@ impl auth_domain::ports::BackgroundTasks for SpawnOnTokio {
 /// Registers a new account and logs it in: its first token pair.
 pub async fn signed_in(service: &AuthServices) -> TokenPair {
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let context = RequestContext { ip: Some("127.0.0.1".to_owned()), user_agent: Some("bench".to_owned()) };
+    let context =
+        RequestContext { ip: Some(std::net::IpAddr::from([127, 0, 0, 1])), user_agent: Some("bench".to_owned()) };
     service
         .registration
         .register(RegisterRequest { email: email.clone(), password: PASSWORD.to_owned(), display_name: None }, &context)

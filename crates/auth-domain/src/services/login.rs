@@ -303,7 +303,7 @@ impl LoginService {
                 expires_at: now + self.policy.session_ttl,
                 idle_expires_at: now + self.policy.session_idle_ttl,
                 revoked_at: None,
-                ip: context.ip.clone(),
+                ip: context.ip.map(|ip| ip.to_string()),
                 user_agent: context.user_agent.clone(),
                 amr: amr.clone(),
                 credentials_version: user.credentials_version,
@@ -349,14 +349,15 @@ impl LoginService {
             return Ok(None);
         }
         let sessions = self.sessions.list_active_for_user(user.id, now).await?;
-        let known_device =
-            sessions.iter().any(|session| session.ip == context.ip && session.user_agent == context.user_agent);
+        let known_device = sessions.iter().any(|session| {
+            session.ip == context.ip.map(|ip| ip.to_string()) && session.user_agent == context.user_agent
+        });
         if known_device {
             return Ok(None);
         }
         Ok(Some(self.mails.queued(Mail::NewSignIn {
             to: user.email.clone(),
-            ip: context.ip.clone(),
+            ip: context.ip.map(|ip| ip.to_string()),
             user_agent: context.user_agent.clone(),
             at: now,
         })))

@@ -149,8 +149,7 @@ impl ClientService {
         client: ClaimedClient<'_>,
         context: &RequestContext,
     ) -> Result<Option<RateLimitExceeded>, InfrastructureError> {
-        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
-        else {
+        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_ref()) else {
             return Ok(None);
         };
         let key = limit_keys::client_auth_failures(ip, client.configured_id());
@@ -168,8 +167,7 @@ impl ClientService {
         context: &RequestContext,
         admitted: bool,
     ) -> Result<(), InfrastructureError> {
-        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_deref())
-        else {
+        let (Some(limit), Some(ip)) = (self.policy.rate_limits.client_auth_failures_per_ip, context.ip.as_ref()) else {
             return Ok(());
         };
         let key = limit_keys::client_auth_failures(ip, client.configured_id());

@@ -253,7 +253,10 @@ pub(super) fn refusal() -> RateLimitExceeded {
 
 /// The caller's address and agent.
 pub(super) fn request_context() -> RequestContext {
-    RequestContext { ip: Some(CLIENT_IP.to_owned()), user_agent: Some(CLIENT_USER_AGENT.to_owned()) }
+    RequestContext {
+        ip: Some(CLIENT_IP.parse().expect("a sample address")),
+        user_agent: Some(CLIENT_USER_AGENT.to_owned()),
+    }
 }
 
 /// A verified, enabled account of `ada@example.com` with the role `reader`.

@@ -41,7 +41,7 @@ impl Auditor {
                 kind,
                 user_id,
                 session_id,
-                ip: context.ip.clone(),
+                ip: context.ip.map(|ip| ip.to_string()),
                 user_agent: context.user_agent.clone(),
                 detail,
                 created_at: self.clock.now(),

@@ -149,11 +149,13 @@ fn whole_seconds_up(wait: std::time::Duration) -> std::time::Duration {
 /// Rate-limit keys, in one place so that two use cases sharing a limit share its key. Client
 /// addresses are keyed by their network ([`client_network`]): an IPv6 /64 counts as one client.
 ///
-/// [`client_network`]: crate::rate_limit::client_network
+/// [`client_network`]: crate::rate_limit::client_network_of
 pub(crate) mod limit_keys {
     use crate::email::Email;
     use crate::ids::{SessionId, UserId};
-    use crate::rate_limit::client_network;
+    use std::net::IpAddr;
+
+    use crate::rate_limit::client_network_of;
 
     pub fn login_failures(email: &str) -> String {
         format!("login-fail:email:{email}")
@@ -163,12 +165,12 @@ pub(crate) mod limit_keys {
         format!("login-backoff:email:{email}")
     }
 
-    pub fn login_ip(ip: &str) -> String {
-        format!("login:ip:{}", client_network(ip))
+    pub fn login_ip(ip: &IpAddr) -> String {
+        format!("login:ip:{}", client_network_of(*ip))
     }
 
-    pub fn registration_ip(ip: &str) -> String {
-        format!("register:ip:{}", client_network(ip))
+    pub fn registration_ip(ip: &IpAddr) -> String {
+        format!("register:ip:{}", client_network_of(*ip))
     }
 
     pub fn mail_to(email: &Email) -> String {
@@ -176,8 +178,8 @@ pub(crate) mod limit_keys {
     }
 
     /// A configured client's own count at an address; made-up ids (`None`) share one there.
-    pub fn client_auth_failures(ip: &str, configured_client_id: Option<&str>) -> String {
-        let network = client_network(ip);
+    pub fn client_auth_failures(ip: &IpAddr, configured_client_id: Option<&str>) -> String {
+        let network = client_network_of(*ip);
         match configured_client_id {
             Some(client_id) => format!("client-auth-fail:ip:{network}:client:{client_id}"),
             None => format!("client-auth-fail:ip:{network}:unknown-client"),
