@@ -22,7 +22,7 @@ pub mod totp;
 pub mod user;
 pub mod validation;
 
-pub use audit::{AuditEventKind, NewAuditEvent};
+pub use audit::{AuditDetail, AuditEventKind, NewAuditEvent};
 pub use email::{Email, EmailError};
 pub use error::InfrastructureError;
 pub use ids::{MailJobId, SessionId, UserId};

@@ -10,10 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEventKind, NewAuditEvent};
+use crate::audit::{AuditDetail, AuditEventKind, NewAuditEvent};
 use crate::error::InfrastructureError;
 use crate::ports::{AuditLog, Clock, SigningKeyGenerator, SigningKeyStore, StoredSigningKey};
 
@@ -268,7 +267,7 @@ impl SigningKeyService {
                 session_id: None,
                 ip: None,
                 user_agent: None,
-                detail: json!({ "kid": kid, "was": status.as_str() }),
+                detail: AuditDetail::KeyRetired { kid: kid.to_owned(), was: status.as_str() }.to_json(),
                 created_at: now,
             })
             .await?;
@@ -301,11 +300,12 @@ impl SigningKeyService {
                 session_id: None,
                 ip: None,
                 user_agent: None,
-                detail: json!({
-                    "kid": kid,
-                    "activates_at": activates_at.unix_timestamp(),
-                    "reason": reason,
-                }),
+                detail: AuditDetail::KeyRotated {
+                    kid: kid.to_owned(),
+                    activates_at: activates_at.unix_timestamp(),
+                    reason: reason.to_owned(),
+                }
+                .to_json(),
                 created_at: now,
             })
             .await

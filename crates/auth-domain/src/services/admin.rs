@@ -6,10 +6,9 @@ use std::sync::Arc;
 use super::common::Auditor;
 use super::{AuthPolicy, AuthPorts, RevocationService};
 use crate::ports::{AuditLog, Clock, UserRepository};
-use serde_json::json;
 
 use super::{Principal, RequestContext};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind, Change};
 use crate::email::MAX_EMAIL_LENGTH;
 use crate::error::InfrastructureError;
 use crate::ids::UserId;
@@ -204,7 +203,8 @@ impl AdminService {
             }
         }
         let now = self.clock.now();
-        let mut changes = serde_json::Map::new();
+        let mut roles_change = None;
+        let mut disabled_change = None;
         let mut sessions_revoked = None;
         if let Some(roles) = roles.filter(|roles| *roles != user.roles) {
             self.users.set_roles(id, &roles, now).await?;
@@ -214,8 +214,8 @@ impl AdminService {
                 let ended = self.revocations.end_every_session(id, RevocationReason::RoleRemoved, now).await?;
                 sessions_revoked = Some(ended);
             }
-            let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
-            changes.insert("roles".to_owned(), json!({ "from": user.role_names(), "to": names }));
+            let names = roles.iter().map(|role| role.as_str().to_owned()).collect();
+            roles_change = Some(Change { from: user.role_names(), to: names });
         }
         if let Some(disabled) = request.disabled.filter(|disabled| *disabled != user.disabled) {
             self.users.set_disabled(id, disabled, now).await?;
@@ -223,14 +223,15 @@ impl AdminService {
                 let ended = self.revocations.end_every_session(id, RevocationReason::AdminAction, now).await?;
                 sessions_revoked = Some(sessions_revoked.unwrap_or(0) + ended);
             }
-            changes.insert("disabled".to_owned(), json!({ "from": user.disabled, "to": disabled }));
+            disabled_change = Some(Change { from: user.disabled, to: disabled });
         }
-        if let Some(ended) = sessions_revoked {
-            changes.insert("sessions_revoked".to_owned(), json!(ended));
-        }
-        if !changes.is_empty() {
-            changes.insert("actor_id".to_owned(), json!(principal.user_id.to_string()));
-            let detail = serde_json::Value::Object(changes);
+        if roles_change.is_some() || disabled_change.is_some() {
+            let detail = AuditDetail::AdminUpdate {
+                roles: roles_change,
+                disabled: disabled_change,
+                sessions_revoked,
+                actor_id: principal.user_id.to_string(),
+            };
             self.auditor.record(AuditEventKind::UserUpdatedByAdmin, Some(id), None, context, detail).await?;
         }
         self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
@@ -254,7 +255,7 @@ impl AdminService {
         let now = self.clock.now();
         let ended = self.revocations.end_every_session(id, RevocationReason::AccountDeleted, now).await?;
         self.users.delete(id).await?;
-        let detail = json!({ "actor_id": principal.user_id.to_string(), "sessions_revoked": ended });
+        let detail = AuditDetail::AdminAction { actor_id: principal.user_id.to_string(), sessions_revoked: ended };
         self.auditor.record(AuditEventKind::UserDeleted, Some(id), None, context, detail).await?;
         Ok(())
     }
@@ -272,7 +273,7 @@ impl AdminService {
         Self::require_admin(principal)?;
         self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
         let ended = self.revocations.end_every_session(id, RevocationReason::AdminAction, self.clock.now()).await?;
-        let detail = json!({ "actor_id": principal.user_id.to_string(), "sessions_revoked": ended });
+        let detail = AuditDetail::AdminAction { actor_id: principal.user_id.to_string(), sessions_revoked: ended };
         self.auditor.record(AuditEventKind::SessionRevoked, Some(id), None, context, detail).await?;
         Ok(ended)
     }

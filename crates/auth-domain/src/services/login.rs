@@ -1,6 +1,5 @@
 //! Use case: log in with email and password, opening a session.
 
-use serde_json::json;
 use time::OffsetDateTime;
 
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use super::common::{
 use super::common::{SecondFactorCheck, password_fingerprint};
 use super::mfa::{MfaChallengeIssued, MfaLoginError};
 use super::{AuthPolicy, AuthPorts, RequestContext};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
@@ -183,7 +182,13 @@ impl LoginService {
             // The row names the account the attempt was aimed at, so that administrators find it
             // by user; the answer is the same for a known and an unknown address.
             self.auditor
-                .record(AuditEventKind::LoginThrottled, user.as_ref().map(|user| user.id), None, context, json!({}))
+                .record(
+                    AuditEventKind::LoginThrottled,
+                    user.as_ref().map(|user| user.id),
+                    None,
+                    context,
+                    AuditDetail::Nothing {},
+                )
                 .await?;
             return Err(LoginError::RateLimited(exceeded));
         }
@@ -234,7 +239,7 @@ impl LoginService {
         if user.mfa_enabled {
             return Ok(LoginOutcome::MfaRequired(self.factors.issue_mfa_challenge(&user, now).await?));
         }
-        let pair = self.open_session(user, vec!["pwd".to_owned()], context, now, json!({})).await?;
+        let pair = self.open_session(user, vec!["pwd".to_owned()], context, now, AuditDetail::Nothing {}).await?;
         Ok(LoginOutcome::Authenticated(pair))
     }
 
@@ -291,7 +296,7 @@ impl LoginService {
         amr: Vec<String>,
         context: &RequestContext,
         now: OffsetDateTime,
-        audit_detail: serde_json::Value,
+        audit_detail: AuditDetail,
     ) -> Result<TokenPair, OpenSessionError> {
         let mut user = user;
         for _ in 0..OPEN_SESSION_ATTEMPTS {

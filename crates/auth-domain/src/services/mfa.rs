@@ -1,14 +1,12 @@
 //! Use cases: enrol, confirm and remove a TOTP second factor; complete a login with it.
 
-use serde_json::json;
-
 use std::sync::Arc;
 
 use super::common::{
     Auditor, LimitError, PasswordConfirmation, PasswordProof, SecondFactorCheck, SecondFactorGate, Throttle, mfa_keys,
 };
 use super::{AuthPolicy, AuthPorts, Principal, RequestContext};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::error::InfrastructureError;
 use crate::ports::{Clock, RandomSource, SecondFactorRepository, SessionRepository, UserRepository};
 use crate::rate_limit::RateLimitExceeded;
@@ -277,7 +275,7 @@ impl MfaService {
                 Some(user.id),
                 Some(principal.session_id),
                 context,
-                json!({ "method": "totp" }),
+                AuditDetail::Method { method: "totp" },
             )
             .await?;
         Ok(codes)

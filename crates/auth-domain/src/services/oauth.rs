@@ -3,7 +3,6 @@
 //! [`LoginService::login`](super::LoginService::login) and
 //! [`SessionService::refresh`](super::SessionService::refresh) themselves.
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::common::{Auditor, limit_keys};
 use super::{AuthPolicy, AuthPorts, AuthenticateError, Authenticator, RequestContext, RevocationService};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::ports::{AccessTokenCodec, Clock, RateLimiter, SessionRepository, UserRepository};
 use crate::rate_limit::RateLimitExceeded;
 
@@ -206,7 +205,7 @@ impl ClientService {
         let now = self.clock.now();
         if self.sessions.revoke(session.id, RevocationReason::Logout, now).await? {
             self.revocations.revoke_access_tokens(session.id, now).await?;
-            let detail = json!({ "via": "oauth_revoke" });
+            let detail = AuditDetail::Via { via: "oauth_revoke" };
             self.auditor
                 .record(AuditEventKind::Logout, Some(session.user_id), Some(session.id), context, detail)
                 .await?;

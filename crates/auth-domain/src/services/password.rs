@@ -5,11 +5,10 @@ use std::sync::Arc;
 use super::common::{Auditor, MailStamp, NewPasswordRules, PasswordProof, Throttle};
 use super::{AuthPolicy, AuthPorts, RevocationService};
 use crate::ports::{BackgroundTasks, Clock, OneTimeTokenRepository, PasswordHasher, SessionRepository, UserRepository};
-use serde_json::json;
 
 use super::common::{LimitError, PasswordConfirmation, limit_keys};
 use super::{Principal, RequestContext};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::UserId;
@@ -118,7 +117,7 @@ impl PendingResetMail {
         service.one_time_tokens.replace(&reset).await?;
         service
             .auditor
-            .record(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, json!({}))
+            .record(AuditEventKind::PasswordResetRequested, Some(user.id), None, &self.context, AuditDetail::Nothing {})
             .await
     }
 }
@@ -225,7 +224,9 @@ impl PasswordService {
             other => ResetPasswordError::Infrastructure(unexpected(other)),
         })?;
         self.revocations.end_every_session(user_id, RevocationReason::PasswordReset, now).await?;
-        self.auditor.record(AuditEventKind::PasswordReset, Some(user_id), None, context, json!({})).await?;
+        self.auditor
+            .record(AuditEventKind::PasswordReset, Some(user_id), None, context, AuditDetail::Nothing {})
+            .await?;
         Ok(())
     }
 
@@ -275,7 +276,7 @@ impl PasswordService {
                 Some(user.id),
                 Some(principal.session_id),
                 context,
-                json!({ "sessions_revoked": revoked.len() }),
+                AuditDetail::SessionsRevoked { sessions_revoked: revoked.len() },
             )
             .await?;
         Ok(())

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use super::common::{Auditor, PasswordProof};
 use super::{AuthPolicy, AuthPorts, RevocationService};
 use crate::ports::{Clock, SessionRepository, UserRepository};
-use serde_json::json;
 
 use super::common::PasswordConfirmation;
 use super::{Principal, RequestContext};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ports::UserRepositoryError;
@@ -139,7 +138,7 @@ impl AccountService {
                     Some(principal.user_id),
                     Some(principal.session_id),
                     context,
-                    json!({ "fields": ["display_name"] }),
+                    AuditDetail::Fields { fields: vec!["display_name"] },
                 )
                 .await?;
         }
@@ -180,7 +179,7 @@ impl AccountService {
                 Some(user.id),
                 Some(principal.session_id),
                 context,
-                json!({ "sessions_revoked": revoked.len() }),
+                AuditDetail::SessionsRevoked { sessions_revoked: revoked.len() },
             )
             .await?;
         Ok(())
@@ -227,7 +226,13 @@ impl AccountService {
             }
             let kind = if grant { AuditEventKind::RoleGranted } else { AuditEventKind::RoleRevoked };
             self.auditor
-                .record(kind, Some(user.id), None, &RequestContext::default(), json!({ "role": role.as_str() }))
+                .record(
+                    kind,
+                    Some(user.id),
+                    None,
+                    &RequestContext::default(),
+                    AuditDetail::Role { role: role.as_str().to_owned() },
+                )
                 .await?;
         }
         self.users.find_by_id(user.id).await?.ok_or(GrantRoleError::UnknownUser)

@@ -1,11 +1,10 @@
 //! Use case: exchange a refresh token for a new token pair, rotating it.
 
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::common::{LimitError, limit_keys};
 use super::{RequestContext, SessionService};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::error::InfrastructureError;
 use crate::ports::{Rotation, RotationOutcome};
 use crate::rate_limit::RateLimitExceeded;
@@ -104,7 +103,7 @@ impl SessionService {
             }
         };
         self.auditor
-            .record(AuditEventKind::TokenRefreshed, Some(user.id), Some(session.id), context, json!({}))
+            .record(AuditEventKind::TokenRefreshed, Some(user.id), Some(session.id), context, AuditDetail::Nothing {})
             .await?;
         Ok(self.issuer.issue_token_pair(user, &session, successor, now)?)
     }
@@ -125,7 +124,7 @@ impl SessionService {
                 Some(session.user_id),
                 Some(session.id),
                 context,
-                json!({ "seconds_since_rotation": seconds_since_rotation }),
+                AuditDetail::Reuse { seconds_since_rotation },
             )
             .await
     }

@@ -7,11 +7,10 @@ use super::{AuthPolicy, AuthPorts};
 use crate::ports::{
     BackgroundTasks, Clock, IdGenerator, MailQueue, OneTimeTokenRepository, PasswordHasher, UserRepository,
 };
-use serde_json::json;
 
 use super::RequestContext;
 use super::common::{LimitError, limit_keys};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::ids::UserId;
@@ -207,7 +206,9 @@ impl RegistrationService {
             }
             Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
         }
-        self.auditor.record(AuditEventKind::UserRegistered, Some(user.id), None, context, json!({})).await?;
+        self.auditor
+            .record(AuditEventKind::UserRegistered, Some(user.id), None, context, AuditDetail::Nothing {})
+            .await?;
         Ok(())
     }
 
@@ -231,7 +232,9 @@ impl RegistrationService {
             }
             Err(UserRepositoryError::Infrastructure(error)) => return Err(error.into()),
         }
-        self.auditor.record(AuditEventKind::EmailVerified, Some(user_id), None, context, json!({})).await?;
+        self.auditor
+            .record(AuditEventKind::EmailVerified, Some(user_id), None, context, AuditDetail::Nothing {})
+            .await?;
         self.users.find_by_id(user_id).await?.ok_or(VerifyEmailError::InvalidToken)
     }
 

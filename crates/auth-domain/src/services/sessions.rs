@@ -1,12 +1,10 @@
 //! Use cases: log out, log out everywhere, list and revoke one's own sessions.
 
-use serde_json::json;
-
 use std::sync::Arc;
 
 use super::common::{Auditor, Throttle, TokenIssuer};
 use super::{AuthPolicy, AuthPorts, Principal, RequestContext, RevocationService};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::error::InfrastructureError;
 use crate::ids::SessionId;
 use crate::ports::{Clock, SessionRepository, UserRepository};
@@ -78,7 +76,13 @@ impl SessionService {
         self.sessions.revoke(principal.session_id, RevocationReason::Logout, now).await?;
         self.revocations.revoke_access_tokens(principal.session_id, now).await?;
         self.auditor
-            .record(AuditEventKind::Logout, Some(principal.user_id), Some(principal.session_id), context, json!({}))
+            .record(
+                AuditEventKind::Logout,
+                Some(principal.user_id),
+                Some(principal.session_id),
+                context,
+                AuditDetail::Nothing {},
+            )
             .await?;
         Ok(())
     }
@@ -102,7 +106,7 @@ impl SessionService {
                 Some(principal.user_id),
                 Some(principal.session_id),
                 context,
-                json!({ "sessions_revoked": revoked.len() }),
+                AuditDetail::SessionsRevoked { sessions_revoked: revoked.len() },
             )
             .await?;
         Ok(())
@@ -141,7 +145,13 @@ impl SessionService {
         }
         self.revocations.revoke_access_tokens(session_id, now).await?;
         self.auditor
-            .record(AuditEventKind::SessionRevoked, Some(principal.user_id), Some(session_id), context, json!({}))
+            .record(
+                AuditEventKind::SessionRevoked,
+                Some(principal.user_id),
+                Some(session_id),
+                context,
+                AuditDetail::Nothing {},
+            )
             .await?;
         Ok(())
     }

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::audit::{AuditEventKind, NewAuditEvent};
+use crate::audit::{AuditDetail, AuditEventKind, NewAuditEvent};
 use crate::error::InfrastructureError;
 use crate::ids::{SessionId, UserId};
 use crate::ports::{AuditLog, Clock};
@@ -34,7 +32,7 @@ impl Auditor {
         user_id: Option<UserId>,
         session_id: Option<SessionId>,
         context: &RequestContext,
-        detail: Value,
+        detail: AuditDetail,
     ) -> Result<(), InfrastructureError> {
         self.log
             .append(NewAuditEvent {
@@ -43,7 +41,7 @@ impl Auditor {
                 session_id,
                 ip: context.ip.map(|ip| ip.to_string()),
                 user_agent: context.user_agent.clone(),
-                detail,
+                detail: detail.to_json(),
                 created_at: self.clock.now(),
             })
             .await

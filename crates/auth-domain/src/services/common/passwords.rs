@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::audit::Auditor;
 use super::throttle::{Throttle, limit_keys};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::email::Email;
 use crate::error::InfrastructureError;
 use crate::password::{Password, PasswordPolicy};
@@ -94,7 +92,13 @@ impl PasswordProof {
         self.throttle.count_failure(self.throttle.limits().login_failures_per_email, backoff_key).await?;
         let reason = if user.is_some() { "wrong_password" } else { "unknown_email" };
         self.auditor
-            .record(AuditEventKind::LoginFailed, user.map(|user| user.id), None, context, json!({ "reason": reason }))
+            .record(
+                AuditEventKind::LoginFailed,
+                user.map(|user| user.id),
+                None,
+                context,
+                AuditDetail::Reason { reason },
+            )
             .await
     }
 }

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::audit::Auditor;
 use super::throttle::{Throttle, limit_keys};
-use crate::audit::AuditEventKind;
+use crate::audit::{AuditDetail, AuditEventKind};
 use crate::error::InfrastructureError;
 use crate::ports::{MfaChallenge, RandomSource, SecondFactorRepository};
 use crate::rate_limit::RateLimitExceeded;
@@ -26,11 +25,11 @@ pub(crate) enum SecondFactor {
 }
 
 impl SecondFactor {
-    pub(crate) fn audit_detail(self) -> serde_json::Value {
+    pub(crate) fn audit_detail(self) -> AuditDetail {
         match self {
-            Self::Totp => json!({ "mfa": "totp" }),
+            Self::Totp => AuditDetail::SecondFactor { mfa: "totp", recovery_codes_remaining: None },
             Self::RecoveryCode { remaining } => {
-                json!({ "mfa": "recovery_code", "recovery_codes_remaining": remaining })
+                AuditDetail::SecondFactor { mfa: "recovery_code", recovery_codes_remaining: Some(remaining) }
             }
         }
     }
@@ -167,7 +166,13 @@ impl SecondFactorGate {
         let (_, backoff_key) = mfa_keys(user);
         self.throttle.count_failure(self.policy.rate_limits.mfa_failures_per_user, &backoff_key).await?;
         self.auditor
-            .record(AuditEventKind::LoginFailed, Some(user.id), None, context, json!({ "reason": "wrong_mfa_code" }))
+            .record(
+                AuditEventKind::LoginFailed,
+                Some(user.id),
+                None,
+                context,
+                AuditDetail::Reason { reason: "wrong_mfa_code" },
+            )
             .await
     }
 }

@@ -14,6 +14,7 @@ use crate::services::test_support::{
 use crate::services::{FAILURE_STREAK, MAX_BACKOFF, backoff_after};
 use crate::tokens::{AccessClaims, AccessToken, RefreshToken};
 use crate::user::User;
+use serde_json::json;
 
 mod in_flight;
 mod sign_in_notice;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::services::test_support::{NOW, PortMocks, principal_in, request_context, session_of, verified_user};
+use serde_json::json;
 
 fn role(name: &str) -> Role {
     Role::parse(name).expect("the test's role is valid")

@@ -9,6 +9,7 @@ use crate::services::test_support::{
 };
 use crate::session::RefreshTokenRecord;
 use crate::user::User;
+use serde_json::json;
 
 mod refused;
 

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::*;
 use crate::ids::UserId;
 use crate::services::test_support::{NOW, PortMocks, principal_in, request_context, session_of, verified_user};
+use serde_json::json;
 
 /// Another session of the same user, opened on another device.
 fn other_session(current: &Session, n: u128) -> Session {

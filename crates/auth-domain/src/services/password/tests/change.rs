@@ -1,6 +1,7 @@
 //! change_password.
 
 use super::*;
+use serde_json::json;
 
 // change_password
 
